@@ -242,10 +242,10 @@ class VAE(keras.Model):
         super().compile(optimizer=optimizer, **kwargs)
 
     def get_compile_config(self) -> dict[str, Any] | None:
-        config = super().get_compile_config()
-        if config is not None:
-            config = dict(config, num_samples=self.num_samples, kl=self.kl_method, beta=self.beta)
-        return config
+        if not self.compiled:
+            return None
+        config = super().get_compile_config() or {}
+        return dict(config, num_samples=self.num_samples, kl=self.kl_method, beta=self.beta)
 
     def compile_from_config(self, config: dict[str, Any]) -> None:
         config = keras.saving.deserialize_keras_object(config)

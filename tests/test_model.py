@@ -1,0 +1,117 @@
+"""The VAE model: distribution shapes, training improves the bound, persistence, bad input."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import vaelib
+
+
+@pytest.mark.parametrize("build", [vaelib.VAE.mlp, vaelib.VAE.conv])
+def test_distribution_shapes(build, binary_batch):
+    model = build(latent_dim=4)
+    q = model.encode(binary_batch)
+    assert q.batch_shape == (16,) and q.event_shape == (4,)
+    z = q.sample(3)
+    p = model.decode(z)
+    assert p.batch_shape == (3, 16) and p.event_shape == (28, 28)
+    assert p.log_prob(binary_batch).shape == (3, 16)
+    assert model.prior.event_shape == (4,) and model.prior.batch_shape == ()
+    assert model.sample(5, seed=1).shape == (5, 28, 28)
+    assert model.reconstruct(binary_batch).shape == (16, 28, 28)
+
+
+def test_default_is_the_papers_mnist_model():
+    model = vaelib.VAE.mlp()
+    dense = [layer for layer in model.encoder.layers if isinstance(layer, keras.layers.Dense)]
+    assert [layer.units for layer in dense] == [500, 40]  # 500 tanh units, then mu and sigma for J = 20
+    assert dense[0].activation.__name__ == "tanh"
+    assert model.likelihood == "bernoulli" and model.latent_dim == 20
+
+
+def test_gaussian_decoder_has_sigmoid_mean_and_learned_scale():
+    model = vaelib.VAE.mlp(input_shape=(20, 28), latent_dim=2, hidden_units=(16,), likelihood="gaussian")
+    p = model.decode(np.random.default_rng(0).normal(size=(5, 2)).astype(np.float32) * 10)
+    mean, std = p.mean().numpy(), p.stddev().numpy()
+    assert p.event_shape == (20, 28)
+    assert np.all((mean > 0) & (mean < 1)) and np.all(std >= 1e-3)
+    # real-valued data outside [0, 1] is in the support of a Gaussian
+    assert np.isfinite(vaelib.elbo(model, np.full((2, 20, 28), 1.5, np.float32)).numpy()).all()
+
+
+def test_encoder_variance_cannot_underflow_or_overflow(binary_batch):
+    model = vaelib.VAE.mlp(latent_dim=3, hidden_units=(8,))
+    last = model.encoder.layers[-1]
+    for scale in (1e4, -1e4):  # pre-activations of +-1e4: exp() of them would overflow / underflow
+        kernel, bias = last.get_weights()
+        last.set_weights([np.full_like(kernel, scale), bias])
+        mean, log_var = model.encoder_outputs(binary_batch)
+        assert np.all(np.isfinite(log_var.numpy())) and np.all(log_var.numpy() >= 2 * np.log(1e-4) - 1e-3)
+        assert np.all(np.isfinite(vaelib.elbo(model, binary_batch).numpy()))
+
+
+def test_training_raises_the_test_bound(mnist):
+    (x_train, _), (x_test, _) = mnist
+    tf.random.set_seed(0)
+    x_eval = vaelib.fixed_binarize(x_test[:1000])
+    model = vaelib.VAE.mlp(latent_dim=10, hidden_units=(200,))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    before = model.evaluate(x_eval, batch_size=500, verbose=0, return_dict=True)["elbo"]
+    model.fit(vaelib.make_dataset(x_train[:10000], batch_size=100), epochs=3, verbose=0)  # 300 steps
+    after = model.evaluate(x_eval, batch_size=500, verbose=0, return_dict=True)
+    # An untrained model scores about -543 nats (784 log 2); 300 Adam steps reach about -150.
+    # A margin of 200 nats cannot be met by noise (the evaluation's sampling spread is < 1 nat).
+    assert after["elbo"] > before + 200, (before, after)
+    assert after["kl"] > 0 and abs(after["elbo"] - (after["reconstruction"] - after["kl"])) < 1e-2
+
+
+def test_compile_options_are_used(binary_batch):
+    model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
+    model.compile(num_samples=3, kl="mc", beta=0.0)
+    logs = model.evaluate(binary_batch, verbose=0, return_dict=True)
+    # beta = 0: the loss is minus the reconstruction term alone
+    assert logs["loss"] == pytest.approx(-logs["reconstruction"], rel=1e-5)
+    with pytest.raises(ValueError, match="beta"):
+        model.compile(beta=-1.0)
+    with pytest.raises(ValueError, match="kl"):
+        model.compile(kl="closed")
+    with pytest.raises(ValueError, match="loss"):
+        model.compile(loss="mse")
+
+
+def test_save_and_load_round_trip(tmp_path, binary_batch):
+    model = vaelib.VAE.mlp(latent_dim=3, hidden_units=(16,))
+    model.compile(num_samples=2, beta=0.5)
+    model.fit(binary_batch, epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert isinstance(loaded, vaelib.VAE)
+    assert (loaded.num_samples, loaded.beta, loaded.kl_method) == (2, 0.5, "analytic")
+    np.testing.assert_array_equal(
+        vaelib.elbo(model, binary_batch, seed=3).numpy(), vaelib.elbo(loaded, binary_batch, seed=3).numpy()
+    )
+    conv = vaelib.VAE.conv(latent_dim=2)
+    conv.save(tmp_path / "c.keras")
+    np.testing.assert_array_equal(
+        conv.reconstruct(binary_batch), keras.models.load_model(tmp_path / "c.keras").reconstruct(binary_batch)
+    )
+
+
+def test_model_bad_input(binary_batch):
+    with pytest.raises(ValueError, match="latent_dim"):
+        vaelib.VAE.mlp(latent_dim=0)
+    with pytest.raises(ValueError, match="likelihood"):
+        vaelib.VAE.mlp(likelihood="poisson")
+    with pytest.raises(ValueError, match="divisible"):
+        vaelib.VAE.conv(input_shape=(30, 30))
+    model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
+    model.compile()
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        model.fit(binary_batch * 255, verbose=0)
+    with pytest.raises(TypeError, match="float"):
+        model.fit((binary_batch * 255).astype(np.uint8), verbose=0)
+    with pytest.raises(ValueError, match="shape"):
+        model.fit(tf.data.Dataset.from_tensor_slices(np.zeros((4, 784), np.float32)).batch(2), verbose=0)
+    with pytest.raises(ValueError, match="z must have shape"):
+        model.decode(np.zeros((3, 5), np.float32))

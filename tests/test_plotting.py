@@ -1,0 +1,63 @@
+"""Every plotting helper returns a Figure with what it promises: images, labelled axes."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+import vaelib  # noqa: E402
+
+
+@pytest.fixture
+def model2d():
+    return vaelib.VAE.mlp(latent_dim=2, hidden_units=(16,))
+
+
+def test_image_grid(binary_batch):
+    fig = vaelib.image_grid(binary_batch[:7], ncols=3)
+    assert isinstance(fig, Figure) and len(fig.axes) == 9
+    assert sum(bool(ax.images) for ax in fig.axes) == 7
+    plt.close(fig)
+
+
+def test_reconstructions_and_interpolation(model2d, binary_batch):
+    fig = vaelib.reconstruction_figure(model2d, binary_batch, n=5)
+    assert len(fig.axes) == 10 and fig.axes[0].get_ylabel() == "input" and fig.axes[5].get_ylabel() == "reconstruction"
+    fig2 = vaelib.interpolation_figure(model2d, binary_batch[0], binary_batch[1], steps=6)
+    assert len(fig2.axes) == 6
+    plt.close("all")
+
+
+def test_latent_manifold_uses_the_inverse_gaussian_cdf(model2d):
+    fig = vaelib.latent_manifold(model2d, n=5)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "$z_1$" and ax.get_ylabel() == "$z_2$"
+    left, right, _, _ = ax.images[0].get_extent()
+    assert left == pytest.approx(-1.6449, abs=1e-3) and right == pytest.approx(1.6449, abs=1e-3)  # Phi^-1(0.95)
+    assert ax.images[0].get_array().shape == (5 * 28, 5 * 28)
+    with pytest.raises(ValueError, match="latent_dim=2"):
+        vaelib.latent_manifold(vaelib.VAE.mlp(latent_dim=3, hidden_units=(8,)))
+    plt.close("all")
+
+
+def test_latent_scatter(model2d, binary_batch):
+    fig = vaelib.latent_scatter(model2d, binary_batch, np.arange(16) % 10)
+    assert fig.axes[0].get_xlabel() and fig.axes[0].get_ylabel()
+    fig3 = vaelib.latent_scatter(vaelib.VAE.mlp(latent_dim=4, hidden_units=(8,)), binary_batch, np.arange(16) % 10)
+    assert "principal component" in fig3.axes[0].get_xlabel()
+    with pytest.raises(ValueError, match="labels"):
+        vaelib.latent_scatter(model2d, binary_batch, np.arange(3))
+    plt.close("all")
+
+
+def test_training_curves():
+    fig = vaelib.training_curves({"elbo": [-200, -150], "val_elbo": [-190, -160]})
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "nats per example" and len(ax.lines) == 2
+    with pytest.raises(ValueError, match="no kl"):
+        vaelib.training_curves({"elbo": [1.0]}, metrics=("kl",))
+    plt.close("all")

@@ -1,0 +1,90 @@
+"""Project hygiene: dependency lists agree, quick mode, lint, notebooks without outputs."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+import vaelib
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[; ]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _pip_section(environment: str) -> list[str]:
+    lines = environment.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "- pip:")
+    items = []
+    for line in lines[start + 1 :]:
+        if not line.strip().startswith("- "):
+            break
+        items.append(line.strip()[2:].strip().strip('"'))
+    return items
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = set(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        wanted |= set(extra)
+    listed = [item for item in _pip_section((ROOT / "environment.yml").read_text()) if not item.startswith("-e")]
+    assert sorted(listed) == sorted(wanted)  # same names and the same version bounds
+    assert any(item.startswith("-e") for item in _pip_section((ROOT / "environment.yml").read_text()))
+
+
+@pytest.mark.parametrize(
+    "env, expected",
+    [({}, False), ({"CI": "true"}, True), ({"VAELIB_QUICK": "1"}, True), ({"CI": "true", "VAELIB_QUICK": "0"}, False)],
+)
+def test_quick_mode(monkeypatch, env, expected):
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("VAELIB_QUICK", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert vaelib.quick_mode() is expected
+
+
+def test_ruff_is_clean():
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", str(ROOT)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", str(ROOT)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_notebooks_are_committed_without_outputs():
+    for path in (ROOT / "book").glob("*.ipynb"):
+        notebook = json.loads(path.read_text())
+        for cell in notebook["cells"]:
+            if cell["cell_type"] == "code":
+                assert not cell.get("outputs") and cell.get("execution_count") is None, path.name
+
+
+def test_every_book_page_is_in_the_toc():
+    toc = (ROOT / "_toc.yml").read_text()
+    for path in (ROOT / "book").iterdir():
+        if path.suffix in (".md", ".ipynb"):
+            assert f"book/{path.stem}" in toc, f"{path.name} is not in _toc.yml"
+
+
+def test_public_api_has_docstrings_and_type_hints():
+    import inspect
+
+    for name in vaelib.__all__:
+        obj = getattr(vaelib, name)
+        assert inspect.getdoc(obj), f"vaelib.{name} has no docstring"
+        if inspect.isfunction(obj):
+            hints = inspect.signature(obj)
+            assert hints.return_annotation is not inspect.Signature.empty, f"vaelib.{name} has no return type"
