@@ -64,6 +64,9 @@ def test_training_raises_the_test_bound(mnist):
     # A margin of 200 nats cannot be met by noise (the evaluation's sampling spread is < 1 nat).
     assert after["elbo"] > before + 200, (before, after)
     assert after["kl"] > 0 and abs(after["elbo"] - (after["reconstruction"] - after["kl"])) < 1e-2
+    # 1000 points in batches of 300: the last batch is smaller, and the loss is still a per-example mean
+    logs = model.evaluate(x_eval, batch_size=300, verbose=0, return_dict=True)
+    assert logs["loss"] == pytest.approx(-logs["elbo"], rel=1e-5)
 
 
 def test_compile_options_are_used(binary_batch):

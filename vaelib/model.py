@@ -166,18 +166,20 @@ class VAE(keras.Model):
         support = "unit" if self.likelihood == "bernoulli" else "real"
         return check_data(x, self.data_shape, support=support)
 
-    def encoder_outputs(self, x: Any, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
-        r"""The encoder's outputs :math:`(\mu, \log\sigma^2)` for a batch, each of shape ``(N, J)``."""
+    def _mean_and_scale(self, x: Any, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
         h = self.encoder(self.check_data(x), training=training)
         mean, raw_scale = tf.split(h, 2, axis=-1)
-        scale = tf.nn.softplus(raw_scale) + ENCODER_MIN_SCALE
+        return mean, tf.nn.softplus(raw_scale) + ENCODER_MIN_SCALE
+
+    def encoder_outputs(self, x: Any, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+        r"""The encoder's outputs :math:`(\mu, \log\sigma^2)` for a batch, each of shape ``(N, J)``."""
+        mean, scale = self._mean_and_scale(x, training)
         return mean, 2.0 * tf.math.log(scale)
 
     def encode(self, x: Any, training: bool = False) -> tfd.MultivariateNormalDiag:
         r""":math:`q(z|x)`, a diagonal Gaussian with batch shape ``(N,)`` and event shape ``(J,)``."""
-        h = self.encoder(self.check_data(x), training=training)
-        mean, raw_scale = tf.split(h, 2, axis=-1)
-        return tfd.MultivariateNormalDiag(loc=mean, scale_diag=tf.nn.softplus(raw_scale) + ENCODER_MIN_SCALE)
+        mean, scale = self._mean_and_scale(x, training)
+        return tfd.MultivariateNormalDiag(loc=mean, scale_diag=scale)
 
     def decode(self, z: Any, training: bool = False) -> tfd.Independent:
         r""":math:`p(x|z)` with event shape ``data_shape`` and batch shape ``z.shape[:-1]``.
@@ -264,7 +266,8 @@ class VAE(keras.Model):
         return loss, terms
 
     def _record(self, loss: tf.Tensor, terms: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        self.loss_tracker.update_state(loss)
+        # weight each batch's mean loss by its size, so the epoch's loss is a per-example mean like the rest
+        self.loss_tracker.update_state(loss, sample_weight=tf.cast(tf.shape(terms["elbo"])[0], loss.dtype))
         self.elbo_tracker.update_state(terms["elbo"])
         self.kl_tracker.update_state(terms["kl"])
         self.reconstruction_tracker.update_state(terms["reconstruction"])
