@@ -61,3 +61,13 @@ def test_training_curves():
     with pytest.raises(ValueError, match="no kl"):
         vaelib.training_curves({"elbo": [1.0]}, metrics=("kl",))
     plt.close("all")
+
+
+def test_latent_manifold_on_a_linear_grid():
+    model = vaelib.Autoencoder.mlp(latent_dim=2, hidden_units=(8,))
+    fig = vaelib.latent_manifold(model, n=4, limits=(-3.0, 5.0))
+    left, right, _, _ = fig.axes[0].images[0].get_extent()
+    assert (left, right) == (-3.0, 5.0)
+    with pytest.raises(ValueError, match="limits"):
+        vaelib.latent_manifold(model, limits=(1.0, 1.0))
+    plt.close("all")

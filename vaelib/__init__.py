@@ -6,11 +6,13 @@ Where each idea of the book lives:
 * :mod:`vaelib.kl` — the KL term in closed form and by Monte Carlo;
 * :mod:`vaelib.gradients` — score-function and reparameterisation gradients;
 * :mod:`vaelib.model`, :mod:`vaelib.networks` — the VAE (Keras 3 model) and its networks;
+* :mod:`vaelib.autoencoder` — the deterministic autoencoder it grew from;
 * :mod:`vaelib.linear_gaussian` — a model with an exact posterior;
 * :mod:`vaelib.evaluation` — importance-sampled log-likelihood;
 * :mod:`vaelib.data`, :mod:`vaelib.training`, :mod:`vaelib.plotting`, :mod:`vaelib.cli` — the rest.
 """
 
+from vaelib.autoencoder import Autoencoder
 from vaelib.bound import elbo, elbo_terms, iwae_bound, minibatch_elbo
 from vaelib.data import dynamic_binarize, fixed_binarize, load_mnist, make_dataset
 from vaelib.evaluation import log_likelihood
@@ -18,6 +20,7 @@ from vaelib.gradients import gradient_moments, reparameterization_gradient, scor
 from vaelib.kl import gaussian_kl, monte_carlo_kl
 from vaelib.linear_gaussian import LinearGaussianModel
 from vaelib.model import VAE
+from vaelib.notebook import glue
 from vaelib.plotting import (
     image_grid,
     interpolation_figure,
@@ -31,6 +34,8 @@ from vaelib.training import train
 
 __all__ = [
     "VAE",
+    "Autoencoder",
+    "glue",
     "LinearGaussianModel",
     "dynamic_binarize",
     "elbo",

@@ -66,6 +66,9 @@ class VAE(keras.Model):
         initializer: Keras initializer of every kernel (the paper uses ``N(0, 0.01)``).
     """
 
+    encoder_outputs_per_latent = 2  # mu and sigma for every latent dimension
+    reported_terms = ("elbo", "kl", "reconstruction")  # per-example metrics of fit/evaluate, in nats
+
     def __init__(
         self,
         data_shape: Sequence[int] = (28, 28),
@@ -96,7 +99,14 @@ class VAE(keras.Model):
                 raise ValueError(f"the conv model needs height and width divisible by {shrink}, got {self.data_shape}")
         init = keras.initializers.get(initializer)
         self.encoder = build_encoder(
-            architecture, self.data_shape, self.latent_dim, self.hidden_units, activation, self.filters, init
+            architecture,
+            self.data_shape,
+            self.latent_dim,
+            self.hidden_units,
+            activation,
+            self.filters,
+            init,
+            self.encoder_outputs_per_latent,
         )
         outputs = 1 if likelihood == "bernoulli" else 2
         self.decoder = build_decoder(
@@ -106,9 +116,7 @@ class VAE(keras.Model):
         self.kl_method = "analytic"
         self.beta = 1.0
         self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.elbo_tracker = keras.metrics.Mean(name="elbo")
-        self.kl_tracker = keras.metrics.Mean(name="kl")
-        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
+        self.term_trackers = {name: keras.metrics.Mean(name=name) for name in self.reported_terms}
         self.build((None, *self.data_shape))
 
     # ----------------------------------------------------------------- constructors
@@ -256,7 +264,7 @@ class VAE(keras.Model):
 
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
-        return [self.loss_tracker, self.elbo_tracker, self.kl_tracker, self.reconstruction_tracker]
+        return [self.loss_tracker, *self.term_trackers.values()]
 
     def _loss_and_terms(self, x: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         terms = elbo_terms(self, x, self.num_samples, self.kl_method)
@@ -267,10 +275,10 @@ class VAE(keras.Model):
 
     def _record(self, loss: tf.Tensor, terms: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         # weight each batch's mean loss by its size, so the epoch's loss is a per-example mean like the rest
-        self.loss_tracker.update_state(loss, sample_weight=tf.cast(tf.shape(terms["elbo"])[0], loss.dtype))
-        self.elbo_tracker.update_state(terms["elbo"])
-        self.kl_tracker.update_state(terms["kl"])
-        self.reconstruction_tracker.update_state(terms["reconstruction"])
+        batch_size = tf.shape(terms["reconstruction"])[0]
+        self.loss_tracker.update_state(loss, sample_weight=tf.cast(batch_size, loss.dtype))
+        for name, tracker in self.term_trackers.items():
+            tracker.update_state(terms[name])
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:

@@ -29,8 +29,12 @@ def build_encoder(
     activation: str,
     filters: Sequence[int],
     initializer: str | keras.initializers.Initializer = "glorot_uniform",
+    outputs_per_latent: int = 2,
 ) -> keras.Sequential:
-    """Encoder network: data of shape ``data_shape`` -> ``2 * latent_dim`` numbers (mu and raw scale)."""
+    """Encoder network: data of shape ``data_shape`` -> ``outputs_per_latent * latent_dim`` numbers.
+
+    Two per latent dimension (mu and raw scale) for a VAE, one (the code itself) for an autoencoder.
+    """
     layers: list[keras.layers.Layer] = [keras.Input(shape=tuple(data_shape))]
     if architecture == "mlp":
         layers.append(keras.layers.Flatten())
@@ -44,7 +48,7 @@ def build_encoder(
         ]
         layers.append(keras.layers.Flatten())
         layers += [_dense(units, "relu", initializer) for units in hidden_units]
-    layers.append(_dense(2 * latent_dim, None, initializer))
+    layers.append(_dense(outputs_per_latent * latent_dim, None, initializer))
     return keras.Sequential(layers, name="encoder")
 
 

@@ -70,19 +70,31 @@ def reconstruction_figure(model: Any, x: Any, n: int = 10) -> Figure:
     return _stacked_rows([x, _images(model.reconstruct(x))], ["input", "reconstruction"], None)
 
 
-def latent_manifold(model: Any, n: int = 20, quantile_range: tuple[float, float] = (0.05, 0.95)) -> Figure:
+def latent_manifold(
+    model: Any,
+    n: int = 20,
+    quantile_range: tuple[float, float] = (0.05, 0.95),
+    limits: tuple[float, float] | None = None,
+) -> Figure:
     """The learned 2-D manifold (the paper's Fig. 4): decoder means over a grid of latent points.
 
     Linearly spaced points of the unit square are mapped through the inverse Gaussian CDF
     :math:`\\Phi^{-1}`, so the grid covers the prior :math:`\\mathcal{N}(0, I)` evenly in probability.
+    With ``limits=(lo, hi)`` the grid is linear over :math:`[lo, hi]^2` instead (for a model without a
+    prior, such as :class:`vaelib.Autoencoder`).
     """
     if model.latent_dim != 2:
         raise ValueError(f"the latent manifold needs a model with latent_dim=2, got {model.latent_dim}")
     n = check_positive_int(n, "n")
-    lo, hi = quantile_range
-    if not 0 < lo < hi < 1:
-        raise ValueError(f"quantile_range must satisfy 0 < lo < hi < 1, got {quantile_range}")
-    values = np.array([NormalDist().inv_cdf(p) for p in np.linspace(lo, hi, n)])
+    if limits is not None:
+        if not limits[0] < limits[1]:
+            raise ValueError(f"limits must be (lo, hi) with lo < hi, got {limits}")
+        values = np.linspace(limits[0], limits[1], n)
+    else:
+        lo, hi = quantile_range
+        if not 0 < lo < hi < 1:
+            raise ValueError(f"quantile_range must satisfy 0 < lo < hi < 1, got {quantile_range}")
+        values = np.array([NormalDist().inv_cdf(p) for p in np.linspace(lo, hi, n)])
     z1, z2 = np.meshgrid(values, values[::-1])
     z = np.stack([z1.ravel(), z2.ravel()], axis=-1).astype(np.float32)
     images = _images(model.decode(z).mean().numpy())

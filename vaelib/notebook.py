@@ -1,0 +1,23 @@
+"""Helpers for the book's notebooks: quoting computed numbers in the text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["glue"]
+
+
+def glue(name: str, value: Any, display: bool = True) -> Any:
+    """Record ``value`` under ``name`` so the book's prose can quote it (``{glue:text}`` role).
+
+    Uses ``myst_nb.glue`` when the book is being built; elsewhere (Colab, nbval) it prints
+    ``name = value`` so the number is still visible. Returns ``value``.
+    """
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        if display:
+            print(f"{name} = {value}")
+        return value
+    myst_glue(name, value, display=display)
+    return value
