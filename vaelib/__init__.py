@@ -17,7 +17,7 @@ from vaelib.bound import elbo, elbo_terms, iwae_bound, minibatch_elbo
 from vaelib.data import dynamic_binarize, fixed_binarize, load_mnist, make_dataset
 from vaelib.evaluation import log_likelihood
 from vaelib.gradients import gradient_moments, reparameterization_gradient, score_function_gradient
-from vaelib.kl import gaussian_kl, monte_carlo_kl
+from vaelib.kl import diagonal_gaussian, gaussian_kl, monte_carlo_kl
 from vaelib.linear_gaussian import LinearGaussianModel
 from vaelib.model import VAE
 from vaelib.notebook import glue
@@ -37,6 +37,7 @@ __all__ = [
     "Autoencoder",
     "glue",
     "LinearGaussianModel",
+    "diagonal_gaussian",
     "dynamic_binarize",
     "elbo",
     "elbo_terms",
