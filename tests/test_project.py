@@ -88,3 +88,33 @@ def test_public_api_has_docstrings_and_type_hints():
         if inspect.isfunction(obj):
             hints = inspect.signature(obj)
             assert hints.return_annotation is not inspect.Signature.empty, f"vaelib.{name} has no return type"
+
+
+def _repository_url() -> str:
+    for line in (ROOT / "_config.yml").read_text().splitlines():
+        if line.strip().startswith("url:"):
+            return line.split("url:", 1)[1].split("#")[0].strip()
+    raise AssertionError("_config.yml has no repository url")
+
+
+def test_every_chapter_starts_with_the_setup_cell():
+    url = _repository_url()
+    notebooks = sorted((ROOT / "book").glob("*.ipynb"))
+    assert notebooks, "the book has no chapters"
+    for path in notebooks:
+        cells = json.loads(path.read_text())["cells"]
+        setup = "".join(next(c for c in cells if c["cell_type"] == "code")["source"])
+        # installs vaelib from the repository only when it is missing, never TensorFlow itself
+        assert 'find_spec("vaelib") is None' in setup, path.name
+        assert f'"git+{url}"' in setup, f"{path.name}: install source is not the repository in _config.yml"
+        assert "tensorflow" not in setup.split("subprocess.run", 1)[1].split("\n")[0].lower(), path.name
+        assert "keras.utils.set_random_seed" in setup and "vaelib.quick_mode()" in setup, path.name
+
+
+def test_chapters_follow_the_book_structure():
+    for path in sorted((ROOT / "book").glob("*.ipynb")):
+        text = "".join(
+            "".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown"
+        )
+        for heading in ("**What you'll learn**", "## Summary", "## Exercises", ":class: dropdown", "## References"):
+            assert heading in text, f"{path.name} lacks {heading!r}"

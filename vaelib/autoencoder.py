@@ -25,7 +25,7 @@ __all__ = ["Autoencoder"]
 
 @keras.saving.register_keras_serializable(package="vaelib")
 class Autoencoder(VAE):
-    """A deterministic autoencoder with the VAE's networks; build one with :meth:`Autoencoder.mlp`.
+    """A deterministic autoencoder with the VAE's networks; build one with :meth:`~vaelib.model.VAE.mlp`.
 
     ``fit``/``evaluate`` report ``loss`` and ``reconstruction`` (:math:`\\log p(x|f(x))`, nats per example).
     """

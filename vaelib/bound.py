@@ -21,8 +21,8 @@ satisfies :math:`\mathcal{L}_B = \mathcal{L}_1 \le \mathcal{L}_k \le \log p(x)` 
 :math:`\log p(x)` as :math:`k \to \infty`.
 
 Every function here takes a *model* with ``encode(x)`` (returning :math:`q(z|x)`), ``decode(z)``
-(returning :math:`p(x|z)`) and ``prior`` (:math:`p(z) = \mathcal{N}(0, I)`): :class:`vaelib.VAE` and
-:class:`vaelib.LinearGaussianModel` both qualify.
+(returning :math:`p(x|z)`) and ``prior`` (:math:`p(z) = \mathcal{N}(0, I)`): :class:`~vaelib.model.VAE` and
+:class:`~vaelib.linear_gaussian.LinearGaussianModel` both qualify.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ KL_METHODS = ("analytic", "mc")
 def kl_to_prior(q: tfd.Distribution, prior: tfd.Distribution) -> tf.Tensor:
     r""":math:`\mathrm{KL}(q(z|x) \| p(z))` in closed form, per example.
 
-    A diagonal Gaussian ``q`` against the standard-normal prior uses :func:`vaelib.gaussian_kl`
+    A diagonal Gaussian ``q`` against the standard-normal prior uses :func:`~vaelib.kl.gaussian_kl`
     (:math:`\log\sigma^2 = 2 \log \sigma`); any other pair falls back to
     ``tfp.distributions.kl_divergence``.
     """
@@ -161,7 +161,7 @@ def iwae_bound(
 
     :math:`\widehat{\mathcal{L}}_k = \log \frac1k \sum_{i=1}^{k} \frac{p(x|z_i)\,p(z_i)}{q(z_i|x)}`,
     :math:`z_i \sim q(z|x)`, computed with a log-sum-exp. ``num_samples`` is :math:`k`; all ``k``
-    samples are held in memory at once (use :func:`vaelib.log_likelihood` for large ``k``).
+    samples are held in memory at once (use :func:`~vaelib.evaluation.log_likelihood` for large ``k``).
     """
     num_samples = check_positive_int(num_samples, "num_samples")
     x = _data(model, x)

@@ -51,6 +51,15 @@ def _positive_float(text: str) -> float:
     return value
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show an option's default in its help, unless there is none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m vaelib",
@@ -63,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="train a VAE on MNIST (resumes if RUN_DIR has a checkpoint)",
         description="Train a VAE on binarised MNIST. Checkpoints every epoch into RUN_DIR; rerunning the same "
         "command resumes from the last checkpoint (raise --epochs to train longer).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     train.add_argument("run_dir", metavar="RUN_DIR", help="folder for config, checkpoints, history and the model")
     train.add_argument("--model", choices=("mlp", "conv"), default="mlp", help="encoder/decoder architecture")
@@ -82,10 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--binarize", choices=("dynamic", "fixed"), default="dynamic", help="binarisation of the training images"
     )
-    train.add_argument("--train-size", type=_positive_int, default=None, help="use only the first N training images")
-    train.add_argument("--test-size", type=_positive_int, default=None, help="use only the first N test images")
+    train.add_argument(
+        "--train-size", type=_positive_int, default=None, help="use only the first N training images (default: all)"
+    )
+    train.add_argument(
+        "--test-size", type=_positive_int, default=None, help="use only the first N test images (default: all)"
+    )
     train.add_argument("--seed", type=int, default=0, help="random seed")
-    train.add_argument("--data-dir", default=None, help="folder with mnist.npz (default: $VAELIB_DATA, keras cache)")
+    train.add_argument(
+        "--data-dir", default=None, help="folder with mnist.npz (if not given: $VAELIB_DATA, then the Keras cache)"
+    )
     train.add_argument(
         "--verbose", type=int, choices=(0, 1, 2), default=1, help="0 silent, 1 progress bar, 2 a line per epoch"
     )
@@ -95,14 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="test ELBO and importance-sampled log-likelihood of a trained run",
         description="Evaluate RUN_DIR/model.keras on the MNIST test set, binarised once with a fixed seed: "
         "the bound (ELBO) and the importance-sampled log p(x) with --samples samples per image.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a folder written by 'train'")
     evaluate.add_argument("--samples", type=_positive_int, default=5000, help="importance samples k per image")
     evaluate.add_argument("--batch-size", type=_positive_int, default=100, help="test images per chunk")
-    evaluate.add_argument("--test-size", type=_positive_int, default=None, help="use only the first N test images")
+    evaluate.add_argument(
+        "--test-size", type=_positive_int, default=None, help="use only the first N test images (default: all)"
+    )
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the binarisation and of the samples")
-    evaluate.add_argument("--data-dir", default=None, help="folder with mnist.npz (default: $VAELIB_DATA, keras cache)")
+    evaluate.add_argument(
+        "--data-dir", default=None, help="folder with mnist.npz (if not given: $VAELIB_DATA, then the Keras cache)"
+    )
     return parser
 
 

@@ -53,7 +53,7 @@ def _shape(value: Sequence[int], name: str) -> tuple[int, ...]:
 class VAE(keras.Model):
     r"""A variational auto-encoder: ``encode(x)`` gives :math:`q(z|x)`, ``decode(z)`` gives :math:`p(x|z)`.
 
-    Build one with :meth:`VAE.mlp` (the paper's MNIST model by default) or :meth:`VAE.conv`.
+    Build one with :meth:`~vaelib.model.VAE.mlp` (the paper's MNIST model by default) or :meth:`~vaelib.model.VAE.conv`.
 
     Args:
         data_shape: shape of one data point, e.g. ``(28, 28)``.

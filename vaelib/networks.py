@@ -1,6 +1,6 @@
 """The encoder and decoder networks: plain Keras 3 layers, no probability in them.
 
-:class:`vaelib.VAE` wraps their outputs in ``tfp.distributions``. Two families are built here:
+:class:`~vaelib.model.VAE` wraps their outputs in ``tfp.distributions``. Two families are built here:
 
 * ``mlp``: the paper's MLPs (Kingma & Welling 2013, Appendix C): ``x -> tanh(W x + b) -> (mu, sigma)``
   for the encoder and ``z -> tanh(W z + b) -> logits`` for the decoder, with any number of hidden layers;

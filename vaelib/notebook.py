@@ -11,8 +11,11 @@ def glue(name: str, value: Any, display: bool = True) -> Any:
     """Record ``value`` under ``name`` so the book's prose can quote it (``{glue:text}`` role).
 
     Uses ``myst_nb.glue`` when the book is being built; elsewhere (Colab, nbval) it prints
-    ``name = value`` so the number is still visible. Returns ``value``.
+    ``name = value`` so the number is still visible. NumPy scalars are stored as Python numbers, so
+    the text can format them (``{glue:text}`name:.2f```). Returns ``value``.
     """
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()
     try:
         from myst_nb import glue as myst_glue
     except ImportError:

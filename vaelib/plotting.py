@@ -81,7 +81,7 @@ def latent_manifold(
     Linearly spaced points of the unit square are mapped through the inverse Gaussian CDF
     :math:`\\Phi^{-1}`, so the grid covers the prior :math:`\\mathcal{N}(0, I)` evenly in probability.
     With ``limits=(lo, hi)`` the grid is linear over :math:`[lo, hi]^2` instead (for a model without a
-    prior, such as :class:`vaelib.Autoencoder`).
+    prior, such as :class:`~vaelib.autoencoder.Autoencoder`).
     """
     if model.latent_dim != 2:
         raise ValueError(f"the latent manifold needs a model with latent_dim=2, got {model.latent_dim}")
@@ -109,14 +109,20 @@ def latent_manifold(
 
 def _first_two(mean: np.ndarray) -> tuple[np.ndarray, tuple[str, str]]:
     if mean.shape[1] == 2:
-        return mean, ("$\\mu_1(x)$", "$\\mu_2(x)$")
+        return mean, ("$\\mathbb{E}[z_1 \\mid x]$", "$\\mathbb{E}[z_2 \\mid x]$")
     centred = mean - mean.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    return centred @ vt[:2].T, ("principal component 1 of $\\mu(x)$", "principal component 2 of $\\mu(x)$")
+    return centred @ vt[:2].T, (
+        "principal component 1 of $\\mathbb{E}[z \\mid x]$",
+        "principal component 2 of $\\mathbb{E}[z \\mid x]$",
+    )
 
 
 def latent_scatter(model: Any, x: Any, labels: Any, ax: plt.Axes | None = None) -> Figure:
-    """Encoder means :math:`\\mu(x)` coloured by label (for ``latent_dim > 2``: the top two principal components)."""
+    """Encoder means :math:`\\mathbb{E}[z \\mid x]` (the codes, for an autoencoder) coloured by label.
+
+    For ``latent_dim > 2`` it shows the top two principal components of the means.
+    """
     mean = model.encode(x).mean().numpy()
     labels = np.asarray(labels)
     if labels.shape != (len(mean),):
