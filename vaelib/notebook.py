@@ -7,12 +7,13 @@ from typing import Any
 __all__ = ["glue"]
 
 
-def glue(name: str, value: Any, display: bool = True) -> Any:
+def glue(name: str, value: Any, display: bool = True) -> None:
     """Record ``value`` under ``name`` so the book's prose can quote it (``{glue:text}`` role).
 
     Uses ``myst_nb.glue`` when the book is being built; elsewhere (Colab, nbval) it prints
     ``name = value`` so the number is still visible. NumPy scalars are stored as Python numbers, so
-    the text can format them (``{glue:text}`name:.2f```). Returns ``value``.
+    the text can format them (``{glue:text}`name:.2f```). Returns nothing, so a ``glue`` call that ends
+    a cell adds no output of its own.
     """
     if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
         value = value.item()
@@ -21,6 +22,5 @@ def glue(name: str, value: Any, display: bool = True) -> Any:
     except ImportError:
         if display:
             print(f"{name} = {value}")
-        return value
+        return
     myst_glue(name, value, display=display)
-    return value
