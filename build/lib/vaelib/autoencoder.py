@@ -1,0 +1,49 @@
+r"""A deterministic autoencoder, the VAE's ancestor, for comparison (chapter 1).
+
+The encoder maps :math:`x` to one point :math:`z = f(x)`; the decoder is the VAE's Bernoulli decoder
+:math:`p(x|z)`. Training maximises :math:`\log p(x | z = f(x))` (the binary cross-entropy), with no KL
+term: nothing asks the codes to fill a known region, so points between codes decode to anything.
+
+``encode`` returns a point mass :math:`\delta_{f(x)}` (a ``tfp.distributions.Deterministic``) so the
+plotting helpers treat both models alike (``encode(x).mean()`` is the code).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from vaelib.model import VAE
+
+tfd = tfp.distributions
+
+__all__ = ["Autoencoder"]
+
+
+@keras.saving.register_keras_serializable(package="vaelib")
+class Autoencoder(VAE):
+    """A deterministic autoencoder with the VAE's networks; build one with :meth:`~vaelib.model.VAE.mlp`.
+
+    ``fit``/``evaluate`` report ``loss`` and ``reconstruction`` (:math:`\\log p(x|f(x))`, nats per example).
+    """
+
+    encoder_outputs_per_latent = 1
+    reported_terms = ("reconstruction",)
+
+    def encode(self, x: Any, training: bool = False) -> tfd.Independent:
+        r"""The point mass at the code :math:`f(x)`: batch shape ``(N,)``, event shape ``(J,)``."""
+        code = self.encoder(self.check_data(x), training=training)
+        return tfd.Independent(tfd.Deterministic(loc=code), reinterpreted_batch_ndims=1)
+
+    def encoder_outputs(self, x: Any, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+        raise TypeError("a deterministic autoencoder has no encoder variance; use encode(x).mean()")
+
+    def _loss_and_terms(self, x: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        reconstruction = self.decode(self.encode(x).mean()).log_prob(x)
+        loss = -tf.reduce_mean(reconstruction)
+        if self.losses:
+            loss += tf.add_n(self.losses)
+        return loss, {"reconstruction": reconstruction}

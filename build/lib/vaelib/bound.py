@@ -1,0 +1,169 @@
+r"""The variational lower bound :math:`\mathcal{L}_B` and its Monte Carlo estimators.
+
+For every data point,
+
+.. math::
+
+    \log p(x) = \mathcal{L}_B + \mathrm{KL}(q(z|x) \,\|\, p(z|x)) \ge \mathcal{L}_B,
+    \qquad
+    \mathcal{L}_B = \underbrace{-\mathrm{KL}(q(z|x) \,\|\, p(z))}_{\mathcal{L}_1}
+                  + \underbrace{\mathbb{E}_{q(z|x)}[\log p(x|z)]}_{\mathcal{L}_2}.
+
+:math:`\mathcal{L}_2` is estimated with :math:`L` reparameterised samples
+:math:`z^{(l)} = \mu + \sigma \odot \epsilon^{(l)}`, :math:`\epsilon^{(l)} \sim \mathcal{N}(0, I)`:
+:math:`\widehat{\mathcal{L}}_2 = \frac1L \sum_l \log p(x|z^{(l)})`. Over a minibatch :math:`X_M` of
+:math:`M` of the :math:`N` data points the paper's estimator (its eq. 8) is
+:math:`\mathcal{L}_B(X) \approx \frac{N}{M} \sum_{x \in X_M} \widehat{\mathcal{L}}_B(x)`.
+
+The importance-weighted bound (Burda et al. 2015) with :math:`k` samples,
+:math:`\mathcal{L}_k = \mathbb{E}\left[\log \frac1k \sum_{i=1}^k \frac{p(x, z_i)}{q(z_i|x)}\right]`,
+satisfies :math:`\mathcal{L}_B = \mathcal{L}_1 \le \mathcal{L}_k \le \log p(x)` and tends to
+:math:`\log p(x)` as :math:`k \to \infty`.
+
+Every function here takes a *model* with ``encode(x)`` (returning :math:`q(z|x)`), ``decode(z)``
+(returning :math:`p(x|z)`) and ``prior`` (:math:`p(z) = \mathcal{N}(0, I)`): :class:`~vaelib.model.VAE` and
+:class:`~vaelib.linear_gaussian.LinearGaussianModel` both qualify.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from vaelib._checks import check_choice, check_positive_int, stateless_seed
+from vaelib.kl import gaussian_kl, is_standard_normal
+
+tfd = tfp.distributions
+
+__all__ = ["elbo", "elbo_terms", "minibatch_elbo", "iwae_bound", "kl_to_prior", "log_weights"]
+
+KL_METHODS = ("analytic", "mc")
+
+
+def kl_to_prior(q: tfd.Distribution, prior: tfd.Distribution) -> tf.Tensor:
+    r""":math:`\mathrm{KL}(q(z|x) \| p(z))` in closed form, per example.
+
+    A diagonal Gaussian ``q`` against the standard-normal prior uses :func:`~vaelib.kl.gaussian_kl`
+    (:math:`\log\sigma^2 = 2 \log \sigma`); any other pair falls back to
+    ``tfp.distributions.kl_divergence``.
+    """
+    if isinstance(q, tfd.MultivariateNormalDiag) and is_standard_normal(prior):
+        return gaussian_kl(q.mean(), 2.0 * tf.math.log(q.stddev()))
+    return tfd.kl_divergence(q, prior)
+
+
+def _data(model: Any, x: Any) -> tf.Tensor:
+    check = getattr(model, "check_data", None)
+    return check(x) if check is not None else tf.convert_to_tensor(x)
+
+
+def elbo_terms(
+    model: Any,
+    x: tf.Tensor,
+    num_samples: int = 1,
+    kl: str = "analytic",
+    seed: int | tf.Tensor | None = None,
+    posterior: tfd.Distribution | None = None,
+) -> dict[str, tf.Tensor]:
+    r"""Per-example estimates of :math:`\mathcal{L}_B`, :math:`\mathrm{KL}(q \| p(z))` and :math:`\mathcal{L}_2`.
+
+    Args:
+        model: provides ``encode``, ``decode`` and ``prior``.
+        x: a batch of data, shape ``(N, *data_shape)`` (not re-checked here: see :func:`elbo`).
+        num_samples: :math:`L`, samples of :math:`z` per data point.
+        kl: ``"analytic"`` for the closed form of :math:`\mathcal{L}_1`, ``"mc"`` to estimate it with the
+            same samples, :math:`\frac1L\sum_l \log q(z^{(l)}|x) - \log p(z^{(l)})` (the paper's
+            generic estimator :math:`\widetilde{\mathcal{L}}^A`).
+        seed: ``None`` for fresh randomness, or an int / shape-``[2]`` tensor for reproducible draws.
+        posterior: a distribution to use as :math:`q(z|x)` instead of ``model.encode(x)``.
+
+    Returns:
+        ``{"elbo", "kl", "reconstruction"}``, each of shape ``(N,)`` in nats, with
+        ``elbo = reconstruction - kl``.
+    """
+    q = model.encode(x) if posterior is None else posterior
+    z = q.sample(num_samples, seed=stateless_seed(seed))
+    reconstruction = tf.reduce_mean(model.decode(z).log_prob(x), axis=0)
+    if kl == "analytic":
+        kl_value = kl_to_prior(q, model.prior)
+    else:
+        kl_value = tf.reduce_mean(q.log_prob(z) - model.prior.log_prob(z), axis=0)
+    return {"elbo": reconstruction - kl_value, "kl": kl_value, "reconstruction": reconstruction}
+
+
+def elbo(
+    model: Any,
+    x: Any,
+    num_samples: int = 1,
+    kl: str = "analytic",
+    seed: int | tf.Tensor | None = None,
+    posterior: tfd.Distribution | None = None,
+) -> tf.Tensor:
+    r"""The SGVB estimate of :math:`\mathcal{L}_B(x)` for each data point, shape ``(N,)``.
+
+    :math:`\widehat{\mathcal{L}}_B = -\mathrm{KL}(q(z|x)\|p(z)) + \frac1L\sum_{l=1}^L \log p(x|z^{(l)})`
+    (the paper's eq. 7 with ``kl="analytic"``). See :func:`elbo_terms` for the arguments.
+    """
+    num_samples = check_positive_int(num_samples, "num_samples")
+    check_choice(kl, "kl", KL_METHODS)
+    x = _data(model, x)
+    return elbo_terms(model, x, num_samples, kl, seed, posterior)["elbo"]
+
+
+def minibatch_elbo(
+    model: Any,
+    x_batch: Any,
+    dataset_size: int,
+    num_samples: int = 1,
+    kl: str = "analytic",
+    seed: int | tf.Tensor | None = None,
+) -> tf.Tensor:
+    r"""The minibatch estimator of the full-data bound, the paper's eq. (8).
+
+    :math:`\mathcal{L}_B(X) \approx \widetilde{\mathcal{L}}^M(X^M) = \frac{N}{M}\sum_{i=1}^{M}
+    \widehat{\mathcal{L}}_B(x^{(i)})`, with :math:`N` = ``dataset_size`` and :math:`M` the batch size.
+    If the batch is drawn uniformly from the data set it is unbiased for
+    :math:`\sum_{i=1}^N \mathcal{L}_B(x^{(i)})`.
+    """
+    dataset_size = check_positive_int(dataset_size, "dataset_size")
+    x_batch = _data(model, x_batch)
+    batch_size = int(x_batch.shape[0])
+    if batch_size > dataset_size:
+        raise ValueError(f"the minibatch ({batch_size} points) cannot be larger than dataset_size={dataset_size}")
+    per_example = elbo(model, x_batch, num_samples, kl, seed)
+    return dataset_size / batch_size * tf.reduce_sum(per_example)
+
+
+def log_weights(
+    model: Any,
+    x: tf.Tensor,
+    num_samples: int,
+    seed: int | tf.Tensor | None = None,
+    posterior: tfd.Distribution | None = None,
+) -> tf.Tensor:
+    r"""Log importance weights :math:`\log p(x|z_i) + \log p(z_i) - \log q(z_i|x)`, shape ``(k, N)``."""
+    q = model.encode(x) if posterior is None else posterior
+    z = q.sample(num_samples, seed=stateless_seed(seed))
+    return model.decode(z).log_prob(x) + model.prior.log_prob(z) - q.log_prob(z)
+
+
+def iwae_bound(
+    model: Any,
+    x: Any,
+    num_samples: int,
+    seed: int | tf.Tensor | None = None,
+    posterior: tfd.Distribution | None = None,
+) -> tf.Tensor:
+    r"""One-draw estimate of the importance-weighted bound :math:`\mathcal{L}_k`, shape ``(N,)``.
+
+    :math:`\widehat{\mathcal{L}}_k = \log \frac1k \sum_{i=1}^{k} \frac{p(x|z_i)\,p(z_i)}{q(z_i|x)}`,
+    :math:`z_i \sim q(z|x)`, computed with a log-sum-exp. ``num_samples`` is :math:`k`; all ``k``
+    samples are held in memory at once (use :func:`~vaelib.evaluation.log_likelihood` for large ``k``).
+    """
+    num_samples = check_positive_int(num_samples, "num_samples")
+    x = _data(model, x)
+    weights = log_weights(model, x, num_samples, seed, posterior)
+    return tf.reduce_logsumexp(weights, axis=0) - math.log(num_samples)

@@ -1,0 +1,153 @@
+"""MNIST: finding the file, binarising it, and feeding it to training as a ``tf.data`` pipeline.
+
+Where :func:`load_mnist` looks, in order:
+
+1. the ``data_dir`` argument;
+2. the ``VAELIB_DATA`` environment variable (a folder holding ``mnist.npz``), for offline machines;
+3. the Keras cache, ``~/.keras/datasets/mnist.npz``;
+4. a download through ``keras.datasets.mnist`` (needs internet).
+
+MNIST has grey levels; the Bernoulli decoder wants binary pixels. *Dynamic* binarisation draws
+:math:`x_b \\sim \\operatorname{Bernoulli}(x)` afresh every epoch (as in Burda et al. 2015), a
+regulariser and an honest binary data set; *fixed* binarisation draws once with a fixed seed, so
+evaluation numbers are reproducible.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from vaelib._checks import check_choice, check_positive_int
+
+__all__ = ["load_mnist", "dynamic_binarize", "fixed_binarize", "make_dataset", "DATA_ENV"]
+
+DATA_ENV = "VAELIB_DATA"
+MNIST_FILE = "mnist.npz"
+_SHAPES = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
+
+Arrays = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _candidates(data_dir: str | os.PathLike | None) -> list[Path]:
+    places = []
+    if data_dir is not None:
+        places.append(Path(data_dir))
+    if os.environ.get(DATA_ENV):
+        places.append(Path(os.environ[DATA_ENV]))
+    places.append(Path.home() / ".keras" / "datasets")
+    return [p if p.suffix == ".npz" else p / MNIST_FILE for p in places]
+
+
+def _read(path: Path) -> Arrays:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {key: f[key] for key in _SHAPES}
+    except (OSError, ValueError, KeyError, EOFError) as err:
+        raise ValueError(
+            f"{path} is not a readable MNIST file (expected an .npz with arrays {', '.join(_SHAPES)}): {err}"
+        ) from err
+    for key, shape in _SHAPES.items():
+        if arrays[key].shape != shape:
+            raise ValueError(f"{path}: {key} has shape {arrays[key].shape}, expected {shape}")
+    x_train = arrays["x_train"].astype(np.float32) / 255.0
+    x_test = arrays["x_test"].astype(np.float32) / 255.0
+    return (x_train, arrays["y_train"].astype(np.int64)), (x_test, arrays["y_test"].astype(np.int64))
+
+
+def load_mnist(data_dir: str | os.PathLike | None = None) -> Arrays:
+    """Load MNIST as ``((x_train, y_train), (x_test, y_test))``.
+
+    Images are float32 grey levels in [0, 1] of shape ``(N, 28, 28)`` (N = 60,000 and 10,000), labels
+    int64 digits. ``data_dir`` may be a folder holding ``mnist.npz`` or the file itself.
+
+    Raises:
+        FileNotFoundError: no file was found and the download failed (e.g. offline); the message says
+            how to point ``VAELIB_DATA`` at a copy.
+        ValueError: a file was found but is not MNIST in the Keras layout.
+    """
+    tried = _candidates(data_dir)
+    for path in tried:
+        if path.is_file():
+            return _read(path)
+    try:
+        import keras
+
+        keras.datasets.mnist.load_data()
+    except Exception as err:  # any download failure: no network, proxy, certificate, ...
+        places = "\n  ".join(str(p) for p in tried)
+        raise FileNotFoundError(
+            f"MNIST not found. Looked in:\n  {places}\nand the download through keras failed ({err}).\n"
+            f"Offline, copy mnist.npz (the keras.datasets layout) into a folder and set "
+            f"{DATA_ENV}=/that/folder, or pass load_mnist(data_dir=...)."
+        ) from err
+    return _read(Path.home() / ".keras" / "datasets" / MNIST_FILE)
+
+
+def dynamic_binarize(x: tf.Tensor, seed: tf.Tensor | None = None) -> tf.Tensor:
+    r"""A fresh binary draw :math:`x_b \sim \operatorname{Bernoulli}(x)` of every pixel (float32 0/1).
+
+    ``seed`` (shape ``[2]``) makes the draw reproducible; ``None`` draws fresh randomness.
+    """
+    x = tf.convert_to_tensor(x, dtype=tf.float32)
+    if seed is None:
+        u = tf.random.uniform(tf.shape(x))
+    else:
+        u = tf.random.stateless_uniform(tf.shape(x), seed=seed)
+    return tf.cast(u < x, tf.float32)
+
+
+def fixed_binarize(x: np.ndarray, seed: int = 0) -> np.ndarray:
+    r"""One fixed draw :math:`x_b \sim \operatorname{Bernoulli}(x)`: the same output for the same ``x`` and seed.
+
+    Used for evaluation so test-set numbers are reproducible.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if x.size and (np.nanmin(x) < 0 or np.nanmax(x) > 1 or not np.all(np.isfinite(x))):
+        raise ValueError("fixed_binarize expects probabilities in [0, 1]")
+    u = np.random.default_rng(seed).random(x.shape, dtype=np.float32)
+    return (u < x).astype(np.float32)
+
+
+def make_dataset(
+    x: np.ndarray,
+    batch_size: int = 100,
+    binarize: str | None = "dynamic",
+    shuffle: bool = True,
+    seed: int = 0,
+    drop_remainder: bool = False,
+) -> tf.data.Dataset:
+    """A ``tf.data`` pipeline of image batches for ``fit``: shuffle, batch, binarise, prefetch.
+
+    Args:
+        x: images, shape ``(N, ...)``, float in [0, 1].
+        batch_size: :math:`M`.
+        binarize: ``"dynamic"`` (a new Bernoulli draw every epoch), ``"fixed"`` (one draw, made here,
+            with ``seed``) or ``None`` (grey levels as they are).
+        shuffle: reshuffle every epoch.
+        seed: makes the shuffling and the binarisation reproducible; every epoch still differs.
+        drop_remainder: drop the last, smaller batch.
+    """
+    batch_size = check_positive_int(batch_size, "batch_size")
+    check_choice(binarize, "binarize", ("dynamic", "fixed", None))
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"x must be float images in [0, 1], got dtype {x.dtype} (divide by 255)")
+    if x.ndim < 2 or len(x) == 0:
+        raise ValueError(f"x must be a non-empty batch of shape (N, ...), got shape {x.shape}")
+    if binarize == "fixed":
+        x = fixed_binarize(x, seed)
+    ds = tf.data.Dataset.from_tensor_slices(x.astype(np.float32))
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if binarize == "dynamic":
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        ds = tf.data.Dataset.zip(ds, seeds).map(
+            lambda batch, s: dynamic_binarize(batch, tf.cast(s % (2**31), tf.int32)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,143 @@
+r"""A latent-variable model whose posterior and evidence are known exactly.
+
+.. math::
+
+    p(z) = \mathcal{N}(0, I_K), \qquad p(x|z) = \mathcal{N}(Wz + b, \sigma^2 I_D).
+
+Everything is Gaussian, so (Bishop 2006, §2.3.3)
+
+.. math::
+
+    p(x) = \mathcal{N}(b,\; W W^\top + \sigma^2 I), \qquad
+    p(z|x) = \mathcal{N}\!\left(\Sigma W^\top (x - b) / \sigma^2,\; \Sigma\right), \quad
+    \Sigma = \left(I + W^\top W / \sigma^2\right)^{-1},
+
+and for any Gaussian :math:`q(z|x) = \mathcal{N}(m, S)` the bound has the closed form
+
+.. math::
+
+    \mathcal{L}_B = -\mathrm{KL}(q \,\|\, p(z)) - \frac{D}{2}\log(2\pi\sigma^2)
+        - \frac{\lVert x - W m - b\rVert^2 + \operatorname{tr}(W S W^\top)}{2\sigma^2}.
+
+So :math:`\log p(x) = \mathcal{L}_B + \mathrm{KL}(q(z|x) \| p(z|x))` can be checked to rounding error.
+The model speaks the same protocol as :class:`~vaelib.model.VAE` (``encode``, ``decode``, ``prior``), with
+``encode`` returning the exact posterior, so :func:`~vaelib.bound.elbo` and :func:`~vaelib.bound.iwae_bound` apply.
+Computations are in float64.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from vaelib._checks import check_data, check_positive_int
+from vaelib.bound import kl_to_prior
+from vaelib.kl import standard_normal
+
+tfd = tfp.distributions
+
+__all__ = ["LinearGaussianModel"]
+
+
+class LinearGaussianModel:
+    r"""The linear-Gaussian model :math:`p(z) = \mathcal{N}(0, I)`, :math:`p(x|z) = \mathcal{N}(Wz + b, \sigma^2 I)`.
+
+    Args:
+        weights: :math:`W`, shape ``(D, K)``.
+        bias: :math:`b`, shape ``(D,)``.
+        noise_std: :math:`\sigma > 0`.
+    """
+
+    dtype = tf.float64
+
+    def __init__(self, weights: Any, bias: Any, noise_std: float) -> None:
+        weights = np.asarray(weights, dtype=np.float64)
+        bias = np.asarray(bias, dtype=np.float64)
+        if weights.ndim != 2 or weights.size == 0:
+            raise ValueError(f"weights must be a non-empty matrix of shape (D, K), got shape {weights.shape}")
+        if bias.shape != (weights.shape[0],):
+            raise ValueError(f"bias must have shape ({weights.shape[0]},) to match weights, got {bias.shape}")
+        if not (np.all(np.isfinite(weights)) and np.all(np.isfinite(bias))):
+            raise ValueError("weights and bias must be finite")
+        if not (np.isfinite(noise_std) and noise_std > 0):
+            raise ValueError(f"noise_std must be a positive number, got {noise_std}")
+        self.weights = tf.constant(weights)
+        self.bias = tf.constant(bias)
+        self.noise_std = float(noise_std)
+        self.data_dim, self.latent_dim = weights.shape
+        self.data_shape = (self.data_dim,)
+
+    @classmethod
+    def random(
+        cls, latent_dim: int = 2, data_dim: int = 5, noise_std: float = 0.5, seed: int = 0
+    ) -> LinearGaussianModel:
+        """A model with standard-normal :math:`W` and :math:`b`, for examples and tests."""
+        latent_dim = check_positive_int(latent_dim, "latent_dim")
+        data_dim = check_positive_int(data_dim, "data_dim")
+        rng = np.random.default_rng(seed)
+        return cls(rng.standard_normal((data_dim, latent_dim)), rng.standard_normal(data_dim), noise_std)
+
+    @property
+    def prior(self) -> tfd.MultivariateNormalDiag:
+        r""":math:`p(z) = \mathcal{N}(0, I_K)`."""
+        return standard_normal(self.latent_dim, self.dtype)
+
+    def check_data(self, x: Any) -> tf.Tensor:
+        """Check a batch of shape ``(N, D)`` of finite reals; return it as float64."""
+        return check_data(x, self.data_shape, support="real", dtype=self.dtype)
+
+    def decode(self, z: Any) -> tfd.Independent:
+        r""":math:`p(x|z) = \mathcal{N}(Wz + b, \sigma^2 I)`; batch shape ``z.shape[:-1]``, event ``(D,)``."""
+        z = tf.convert_to_tensor(z, dtype=self.dtype)
+        loc = tf.linalg.matvec(self.weights, z) + self.bias
+        return tfd.Independent(tfd.Normal(loc=loc, scale=tf.constant(self.noise_std, self.dtype)), 1)
+
+    def marginal(self) -> tfd.MultivariateNormalTriL:
+        r""":math:`p(x) = \mathcal{N}(b, W W^\top + \sigma^2 I)`."""
+        cov = tf.matmul(self.weights, self.weights, transpose_b=True) + self.noise_std**2 * tf.eye(
+            self.data_dim, dtype=self.dtype
+        )
+        return tfd.MultivariateNormalTriL(loc=self.bias, scale_tril=tf.linalg.cholesky(cov))
+
+    def log_marginal(self, x: Any) -> tf.Tensor:
+        r"""Exact :math:`\log p(x)` per example, shape ``(N,)``."""
+        return self.marginal().log_prob(self.check_data(x))
+
+    def posterior(self, x: Any) -> tfd.MultivariateNormalTriL:
+        r"""Exact :math:`p(z|x)`, batch shape ``(N,)``, event shape ``(K,)``."""
+        x = self.check_data(x)
+        precision = (
+            tf.eye(self.latent_dim, dtype=self.dtype)
+            + tf.matmul(self.weights, self.weights, transpose_a=True) / self.noise_std**2
+        )
+        cov = tf.linalg.inv(precision)
+        mean = tf.linalg.matvec(tf.matmul(cov, self.weights, transpose_b=True), x - self.bias) / self.noise_std**2
+        return tfd.MultivariateNormalTriL(loc=mean, scale_tril=tf.linalg.cholesky(cov))
+
+    def encode(self, x: Any) -> tfd.MultivariateNormalTriL:
+        """The exact posterior: the best possible encoder, at which the bound is tight."""
+        return self.posterior(x)
+
+    def exact_elbo(self, x: Any, q: tfd.Distribution) -> tf.Tensor:
+        r""":math:`\mathcal{L}_B(x)` in closed form for a Gaussian ``q`` (batch ``(N,)``, event ``(K,)``)."""
+        x = self.check_data(x)
+        mean = tf.cast(q.mean(), self.dtype)
+        cov = tf.cast(q.covariance(), self.dtype)
+        residual = x - tf.linalg.matvec(self.weights, mean) - self.bias
+        trace = tf.linalg.trace(tf.matmul(tf.matmul(self.weights, cov), self.weights, transpose_b=True))
+        variance = self.noise_std**2
+        expected_log_lik = -0.5 * self.data_dim * math.log(2 * math.pi * variance) - (
+            tf.reduce_sum(tf.square(residual), axis=-1) + trace
+        ) / (2 * variance)
+        return expected_log_lik - kl_to_prior(q, self.prior)
+
+    def sample_data(self, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` draws from :math:`p(x)`, shape ``(n, D)``."""
+        n = check_positive_int(n, "n")
+        rng = np.random.default_rng(seed)
+        z = rng.standard_normal((n, self.latent_dim))
+        return z @ self.weights.numpy().T + self.bias.numpy() + self.noise_std * rng.standard_normal((n, self.data_dim))

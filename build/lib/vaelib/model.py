@@ -1,0 +1,324 @@
+r"""The variational auto-encoder as a Keras 3 model with ``tfp.distributions`` at both ends.
+
+* Encoder (recognition model) :math:`q_\phi(z|x) = \mathcal{N}(z; \mu, \operatorname{diag}\sigma^2)`,
+  where the encoder's *outputs* :math:`\mu` and :math:`\sigma` are functions of :math:`x`.
+  :math:`\sigma = \operatorname{softplus}(h) + \sigma_{\min}` with :math:`\sigma_{\min} = 10^{-4}`:
+  it cannot underflow to 0 (so :math:`\log\sigma^2 \ge -18.4`) and grows only linearly in the
+  network output :math:`h` (so :math:`\sigma^2` cannot overflow where :math:`\exp h` would).
+* Prior :math:`p(z) = \mathcal{N}(0, I)`.
+* Decoder (generative model) :math:`p_\theta(x|z)`: independent Bernoulli pixels with logits from the
+  network (binary data), or the paper's Frey Face decoder, Gaussian with mean
+  :math:`\operatorname{sigmoid}(h_1) \in (0, 1)` and learned scale :math:`\operatorname{softplus}(h_2) + 10^{-3}`.
+
+``compile()`` without a loss trains on :math:`-\frac1M\sum_i \widehat{\mathcal{L}}_B(x^{(i)})`,
+the per-example mean of the negative bound (the paper's eq. 8 divided by :math:`N`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from vaelib._checks import check_choice, check_data, check_positive_int, stateless_seed
+from vaelib.bound import KL_METHODS, elbo_terms
+from vaelib.kl import standard_normal
+from vaelib.networks import build_decoder, build_encoder
+
+tfd = tfp.distributions
+
+__all__ = ["VAE"]
+
+ENCODER_MIN_SCALE = 1e-4
+DECODER_MIN_SCALE = 1e-3
+LIKELIHOODS = ("bernoulli", "gaussian")
+ARCHITECTURES = ("mlp", "conv")
+
+
+def _shape(value: Sequence[int], name: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(d) for d in value)
+    except TypeError as err:
+        raise TypeError(f"{name} must be a sequence of positive integers, got {value!r}") from err
+    if not shape or any(d < 1 for d in shape):
+        raise ValueError(f"{name} must be a non-empty sequence of positive integers, got {value!r}")
+    return shape
+
+
+@keras.saving.register_keras_serializable(package="vaelib")
+class VAE(keras.Model):
+    r"""A variational auto-encoder: ``encode(x)`` gives :math:`q(z|x)`, ``decode(z)`` gives :math:`p(x|z)`.
+
+    Build one with :meth:`~vaelib.model.VAE.mlp` (the paper's MNIST model by default) or :meth:`~vaelib.model.VAE.conv`.
+
+    Args:
+        data_shape: shape of one data point, e.g. ``(28, 28)``.
+        latent_dim: :math:`J`, the dimension of :math:`z`.
+        architecture: ``"mlp"`` or ``"conv"``.
+        hidden_units: widths of the hidden dense layers of the encoder (the decoder mirrors them).
+        activation: activation of the MLP's hidden layers.
+        likelihood: ``"bernoulli"`` (data in [0, 1]) or ``"gaussian"`` (real-valued data).
+        filters: channels of the conv model's two stride-2 convolutions.
+        initializer: Keras initializer of every kernel (the paper uses ``N(0, 0.01)``).
+    """
+
+    encoder_outputs_per_latent = 2  # mu and sigma for every latent dimension
+    reported_terms = ("elbo", "kl", "reconstruction")  # per-example metrics of fit/evaluate, in nats
+
+    def __init__(
+        self,
+        data_shape: Sequence[int] = (28, 28),
+        latent_dim: int = 20,
+        architecture: str = "mlp",
+        hidden_units: Sequence[int] = (500,),
+        activation: str = "tanh",
+        likelihood: str = "bernoulli",
+        filters: Sequence[int] = (32, 64),
+        initializer: str | dict = "glorot_uniform",
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("name", "vae")
+        super().__init__(**kwargs)
+        self.data_shape = _shape(data_shape, "data_shape")
+        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
+        self.architecture = check_choice(architecture, "architecture", ARCHITECTURES)
+        self.likelihood = check_choice(likelihood, "likelihood", LIKELIHOODS)
+        self.hidden_units = tuple(check_positive_int(u, "hidden_units entry") for u in hidden_units)
+        self.activation = activation
+        self.filters = tuple(check_positive_int(f, "filters entry") for f in filters)
+        self.initializer = initializer
+        if architecture == "conv":
+            if len(self.data_shape) not in (2, 3):
+                raise ValueError(f"the conv model needs images of shape (H, W) or (H, W, C), got {self.data_shape}")
+            shrink = 2 ** len(self.filters)
+            if self.data_shape[0] % shrink or self.data_shape[1] % shrink:
+                raise ValueError(f"the conv model needs height and width divisible by {shrink}, got {self.data_shape}")
+        init = keras.initializers.get(initializer)
+        self.encoder = build_encoder(
+            architecture,
+            self.data_shape,
+            self.latent_dim,
+            self.hidden_units,
+            activation,
+            self.filters,
+            init,
+            self.encoder_outputs_per_latent,
+        )
+        outputs = 1 if likelihood == "bernoulli" else 2
+        self.decoder = build_decoder(
+            architecture, self.data_shape, self.latent_dim, self.hidden_units, activation, self.filters, outputs, init
+        )
+        self.num_samples = 1
+        self.kl_method = "analytic"
+        self.beta = 1.0
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.term_trackers = {name: keras.metrics.Mean(name=name) for name in self.reported_terms}
+        self.build((None, *self.data_shape))
+
+    # ----------------------------------------------------------------- constructors
+    @classmethod
+    def mlp(
+        cls,
+        input_shape: Sequence[int] = (28, 28),
+        latent_dim: int = 20,
+        hidden_units: Sequence[int] = (500,),
+        activation: str = "tanh",
+        likelihood: str = "bernoulli",
+        **kwargs: Any,
+    ) -> VAE:
+        """The paper's MLP VAE: by default 784-500-20 with tanh and a Bernoulli decoder."""
+        return cls(input_shape, latent_dim, "mlp", hidden_units, activation, likelihood, **kwargs)
+
+    @classmethod
+    def conv(
+        cls,
+        input_shape: Sequence[int] = (28, 28),
+        latent_dim: int = 2,
+        filters: Sequence[int] = (32, 64),
+        hidden_units: Sequence[int] = (16,),
+        likelihood: str = "bernoulli",
+        **kwargs: Any,
+    ) -> VAE:
+        """Convolutional VAE: two stride-2 3x3 convolutions each way (the Keras VAE example)."""
+        return cls(input_shape, latent_dim, "conv", hidden_units, "relu", likelihood, filters, **kwargs)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "data_shape": list(self.data_shape),
+            "latent_dim": self.latent_dim,
+            "architecture": self.architecture,
+            "hidden_units": list(self.hidden_units),
+            "activation": self.activation,
+            "likelihood": self.likelihood,
+            "filters": list(self.filters),
+            "initializer": keras.initializers.serialize(keras.initializers.get(self.initializer)),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> VAE:
+        return cls(**config)
+
+    # ----------------------------------------------------------------- distributions
+    @property
+    def prior(self) -> tfd.MultivariateNormalDiag:
+        r"""The prior :math:`p(z) = \mathcal{N}(0, I)`, event shape ``(latent_dim,)``."""
+        return standard_normal(self.latent_dim)
+
+    def check_data(self, x: Any) -> tf.Tensor:
+        """Check a batch of data against this model (shape, dtype, finite, in [0, 1] for Bernoulli)."""
+        support = "unit" if self.likelihood == "bernoulli" else "real"
+        return check_data(x, self.data_shape, support=support)
+
+    def _mean_and_scale(self, x: Any, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
+        h = self.encoder(self.check_data(x), training=training)
+        mean, raw_scale = tf.split(h, 2, axis=-1)
+        return mean, tf.nn.softplus(raw_scale) + ENCODER_MIN_SCALE
+
+    def encoder_outputs(self, x: Any, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+        r"""The encoder's outputs :math:`(\mu, \log\sigma^2)` for a batch, each of shape ``(N, J)``."""
+        mean, scale = self._mean_and_scale(x, training)
+        return mean, 2.0 * tf.math.log(scale)
+
+    def encode(self, x: Any, training: bool = False) -> tfd.MultivariateNormalDiag:
+        r""":math:`q(z|x)`, a diagonal Gaussian with batch shape ``(N,)`` and event shape ``(J,)``."""
+        mean, scale = self._mean_and_scale(x, training)
+        return tfd.MultivariateNormalDiag(loc=mean, scale_diag=scale)
+
+    def decode(self, z: Any, training: bool = False) -> tfd.Independent:
+        r""":math:`p(x|z)` with event shape ``data_shape`` and batch shape ``z.shape[:-1]``.
+
+        ``z`` may carry sample dimensions in front, e.g. ``(L, N, J)`` gives batch shape ``(L, N)``.
+        """
+        z = tf.convert_to_tensor(z, dtype=tf.float32)
+        if z.shape.rank is None or z.shape.rank < 2 or z.shape[-1] != self.latent_dim:
+            raise ValueError(f"z must have shape (..., N, {self.latent_dim}), got {z.shape}")
+        leading = tf.shape(z)[:-1]
+        h = self.decoder(tf.reshape(z, [-1, self.latent_dim]), training=training)
+        h = tf.reshape(h, tf.concat([leading, tf.shape(h)[1:]], axis=0))
+        ndims = len(self.data_shape)
+        if self.likelihood == "bernoulli":
+            return tfd.Independent(tfd.Bernoulli(logits=h[..., 0], dtype=tf.float32), reinterpreted_batch_ndims=ndims)
+        loc = tf.sigmoid(h[..., 0])
+        scale = tf.nn.softplus(h[..., 1]) + DECODER_MIN_SCALE
+        return tfd.Independent(tfd.Normal(loc=loc, scale=scale), reinterpreted_batch_ndims=ndims)
+
+    def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """Reconstruction means: the decoder's mean at the encoder's mean (what ``predict`` returns)."""
+        return self.decode(self.encode(x, training=training).mean(), training=training).mean()
+
+    def reconstruct(self, x: Any) -> np.ndarray:
+        r""":math:`\mathbb{E}[x | z = \mu(x)]`: decode the encoder's mean, return the decoder's mean."""
+        return self(self.check_data(x)).numpy()
+
+    def sample(self, n: int, seed: int | tf.Tensor | None = None, mean: bool = True) -> np.ndarray:
+        r"""``n`` new data points: :math:`z \sim p(z)`, then the mean of :math:`p(x|z)` (or a draw from it)."""
+        n = check_positive_int(n, "n")
+        z_seed, x_seed = tfp.random.split_seed(stateless_seed(seed))
+        decoded = self.decode(self.prior.sample(n, seed=z_seed))
+        return (decoded.mean() if mean else decoded.sample(seed=x_seed)).numpy()
+
+    # ----------------------------------------------------------------- training
+    def compile(
+        self,
+        optimizer: str | keras.optimizers.Optimizer = "adam",
+        num_samples: int = 1,
+        kl: str = "analytic",
+        beta: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        r"""Configure training on the negative bound (no ``loss`` argument is needed).
+
+        Args:
+            optimizer: any Keras optimizer.
+            num_samples: :math:`L`, Monte Carlo samples of :math:`z` per data point.
+            kl: ``"analytic"`` (closed form) or ``"mc"`` (estimated with the same samples).
+            beta: weight of the KL term; the loss is :math:`-(\mathcal{L}_2 - \beta\,\mathrm{KL})`,
+                the bound itself at ``beta=1`` (Higgins et al. 2017 for other values).
+        """
+        self.num_samples = check_positive_int(num_samples, "num_samples")
+        self.kl_method = check_choice(kl, "kl", KL_METHODS)
+        beta = float(beta)
+        if not np.isfinite(beta) or beta < 0:
+            raise ValueError(f"beta must be a finite number >= 0, got {beta}")
+        self.beta = beta
+        if kwargs.get("loss") is not None:
+            raise ValueError("VAE.compile() takes no loss: the model trains on the negative ELBO")
+        kwargs.pop("loss", None)
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def get_compile_config(self) -> dict[str, Any] | None:
+        if not self.compiled:
+            return None
+        config = super().get_compile_config() or {}
+        return dict(config, num_samples=self.num_samples, kl=self.kl_method, beta=self.beta)
+
+    def compile_from_config(self, config: dict[str, Any]) -> None:
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**{k: v for k, v in config.items() if v is not None})
+        self.optimizer.build(self.trainable_variables)
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        return [self.loss_tracker, *self.term_trackers.values()]
+
+    def _loss_and_terms(self, x: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        terms = elbo_terms(self, x, self.num_samples, self.kl_method)
+        loss = -tf.reduce_mean(terms["reconstruction"] - self.beta * terms["kl"])
+        if self.losses:
+            loss += tf.add_n(self.losses)
+        return loss, terms
+
+    def _record(self, loss: tf.Tensor, terms: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        # weight each batch's mean loss by its size, so the epoch's loss is a per-example mean like the rest
+        batch_size = tf.shape(terms["reconstruction"])[0]
+        self.loss_tracker.update_state(loss, sample_weight=tf.cast(batch_size, loss.dtype))
+        for name, tracker in self.term_trackers.items():
+            tracker.update_state(terms[name])
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data: Any) -> dict[str, tf.Tensor]:
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x = self.check_data(x)
+        replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+        with tf.GradientTape() as tape:
+            loss, terms = self._loss_and_terms(x)
+            # Gradients are summed over replicas: scale so the sum is the gradient of the global mean.
+            scaled_loss = loss / replicas
+        grads = tape.gradient(scaled_loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        return self._record(loss, terms)
+
+    def test_step(self, data: Any) -> dict[str, tf.Tensor]:
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        loss, terms = self._loss_and_terms(self.check_data(x))
+        return self._record(loss, terms)
+
+    def _check_fit_input(self, x: Any) -> None:
+        if isinstance(x, (np.ndarray, tf.Tensor, list)):
+            self.check_data(x)
+        elif isinstance(x, tf.data.Dataset):
+            spec = x.element_spec
+            spec = spec[0] if isinstance(spec, tuple) else spec
+            shape = tuple(spec.shape)[1:]
+            if shape != self.data_shape or not spec.dtype.is_floating:
+                raise ValueError(
+                    f"the dataset must yield float batches of shape (None, {', '.join(map(str, self.data_shape))}),"
+                    f" got {spec.dtype.name} batches of shape {tuple(spec.shape)}"
+                )
+
+    def fit(self, x: Any = None, *args: Any, **kwargs: Any) -> keras.callbacks.History:
+        """Keras ``fit``, after checking the data (shape, dtype, range, NaN) up front."""
+        self._check_fit_input(x)
+        if isinstance(x, tf.data.Dataset):
+            kwargs.setdefault("shuffle", False)  # a dataset shuffles itself (see vaelib.make_dataset)
+        return super().fit(x, *args, **kwargs)
+
+    def evaluate(self, x: Any = None, *args: Any, **kwargs: Any) -> Any:
+        """Keras ``evaluate``, after checking the data up front; reports ``elbo``, ``kl``, ``reconstruction``."""
+        self._check_fit_input(x)
+        return super().evaluate(x, *args, **kwargs)

@@ -1,0 +1,171 @@
+"""Figures for the book: each function draws one kind of plot and returns the matplotlib Figure.
+
+Axes carry labels with units (nats for bounds). Images are shown as grey levels in [0, 1].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from statistics import NormalDist
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from vaelib._checks import check_positive_int
+
+__all__ = [
+    "image_grid",
+    "reconstruction_figure",
+    "latent_manifold",
+    "latent_scatter",
+    "interpolation_figure",
+    "training_curves",
+]
+
+
+def _images(images: Any) -> np.ndarray:
+    arr = np.asarray(images, dtype=np.float32)
+    if arr.ndim == 4 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim != 3 or len(arr) == 0:
+        raise ValueError(f"images must have shape (N, H, W) with N >= 1, got {arr.shape}")
+    return arr
+
+
+def image_grid(images: Any, ncols: int = 10, title: str | None = None, scale: float = 1.0) -> Figure:
+    """Show ``images`` (shape ``(N, H, W)``) in a grid with ``ncols`` columns."""
+    images = _images(images)
+    ncols = min(check_positive_int(ncols, "ncols"), len(images))
+    nrows = -(-len(images) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(scale * ncols, scale * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image in zip(axes.flat, images):
+        ax.imshow(image, cmap="gray", vmin=0.0, vmax=1.0)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _stacked_rows(rows: Sequence[np.ndarray], row_labels: Sequence[str], title: str | None) -> Figure:
+    ncols = len(rows[0])
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(ncols, len(rows) * 1.1), squeeze=False)
+    for r, (row, label) in enumerate(zip(rows, row_labels)):
+        for c in range(ncols):
+            ax = axes[r, c]
+            ax.imshow(row[c], cmap="gray", vmin=0.0, vmax=1.0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 0].set_ylabel(label)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def reconstruction_figure(model: Any, x: Any, n: int = 10) -> Figure:
+    """Inputs (top row) beside their reconstructions :math:`\\mathbb{E}[x | z = \\mu(x)]` (bottom row)."""
+    x = _images(x)[: check_positive_int(n, "n")]
+    return _stacked_rows([x, _images(model.reconstruct(x))], ["input", "reconstruction"], None)
+
+
+def latent_manifold(
+    model: Any,
+    n: int = 20,
+    quantile_range: tuple[float, float] = (0.05, 0.95),
+    limits: tuple[float, float] | None = None,
+) -> Figure:
+    """The learned 2-D manifold (the paper's Fig. 4): decoder means over a grid of latent points.
+
+    Linearly spaced points of the unit square are mapped through the inverse Gaussian CDF
+    :math:`\\Phi^{-1}`, so the grid covers the prior :math:`\\mathcal{N}(0, I)` evenly in probability.
+    With ``limits=(lo, hi)`` the grid is linear over :math:`[lo, hi]^2` instead (for a model without a
+    prior, such as :class:`~vaelib.autoencoder.Autoencoder`).
+    """
+    if model.latent_dim != 2:
+        raise ValueError(f"the latent manifold needs a model with latent_dim=2, got {model.latent_dim}")
+    n = check_positive_int(n, "n")
+    if limits is not None:
+        if not limits[0] < limits[1]:
+            raise ValueError(f"limits must be (lo, hi) with lo < hi, got {limits}")
+        values = np.linspace(limits[0], limits[1], n)
+    else:
+        lo, hi = quantile_range
+        if not 0 < lo < hi < 1:
+            raise ValueError(f"quantile_range must satisfy 0 < lo < hi < 1, got {quantile_range}")
+        values = np.array([NormalDist().inv_cdf(p) for p in np.linspace(lo, hi, n)])
+    z1, z2 = np.meshgrid(values, values[::-1])
+    z = np.stack([z1.ravel(), z2.ravel()], axis=-1).astype(np.float32)
+    images = _images(model.decode(z).mean().numpy())
+    h, w = images.shape[1:]
+    canvas = images.reshape(n, n, h, w).transpose(0, 2, 1, 3).reshape(n * h, n * w)
+    fig, ax = plt.subplots(figsize=(7, 7))
+    ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, extent=(values[0], values[-1], values[0], values[-1]))
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    return fig
+
+
+def _first_two(mean: np.ndarray) -> tuple[np.ndarray, tuple[str, str]]:
+    if mean.shape[1] == 2:
+        return mean, ("$\\mathbb{E}[z_1 \\mid x]$", "$\\mathbb{E}[z_2 \\mid x]$")
+    centred = mean - mean.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return centred @ vt[:2].T, (
+        "principal component 1 of $\\mathbb{E}[z \\mid x]$",
+        "principal component 2 of $\\mathbb{E}[z \\mid x]$",
+    )
+
+
+def latent_scatter(model: Any, x: Any, labels: Any, ax: plt.Axes | None = None) -> Figure:
+    """Encoder means :math:`\\mathbb{E}[z \\mid x]` (the codes, for an autoencoder) coloured by label.
+
+    For ``latent_dim > 2`` it shows the top two principal components of the means.
+    """
+    mean = model.encode(x).mean().numpy()
+    labels = np.asarray(labels)
+    if labels.shape != (len(mean),):
+        raise ValueError(f"labels must have shape ({len(mean)},), got {labels.shape}")
+    points, (xlabel, ylabel) = _first_two(mean)
+    fig = ax.figure if ax is not None else plt.figure(figsize=(6, 5))
+    ax = ax if ax is not None else fig.add_subplot()
+    sc = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=4, alpha=0.7)
+    fig.colorbar(sc, ax=ax, label="label")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return fig
+
+
+def interpolation_figure(model: Any, x_a: Any, x_b: Any, steps: int = 10) -> Figure:
+    """Decode evenly spaced points on the line between the encoder means of ``x_a`` and ``x_b``."""
+    steps = check_positive_int(steps, "steps")
+    if steps < 2:
+        raise ValueError("steps must be at least 2")
+    mu = model.encode(np.stack([np.asarray(x_a), np.asarray(x_b)]).astype(np.float32)).mean().numpy()
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+    images = _images(model.decode((1 - t) * mu[0] + t * mu[1]).mean().numpy())
+    return _stacked_rows([images], ["decoded"], None)
+
+
+def training_curves(
+    history: Mapping[str, Sequence[float]] | Any,
+    metrics: Sequence[str] = ("elbo",),
+    xlabel: str = "epoch",
+    ylabel: str = "nats per example",
+) -> Figure:
+    """Train (and validation, ``val_``-prefixed) curves of ``metrics`` from a Keras History or a dict."""
+    history = getattr(history, "history", history)
+    missing = [m for m in metrics if m not in history]
+    if missing:
+        raise ValueError(f"history has no {', '.join(missing)}; it has {', '.join(history)}")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for metric in metrics:
+        epochs = np.arange(1, len(history[metric]) + 1)
+        ax.plot(epochs, history[metric], label=f"train {metric}")
+        if f"val_{metric}" in history:
+            ax.plot(epochs, history[f"val_{metric}"], label=f"test {metric}", linestyle="--")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    return fig

@@ -1,0 +1,79 @@
+"""A chapter run the way Colab runs it: TensorFlow and TFP already there, vaelib not.
+
+Run with::
+
+    VAELIB_COLAB_TEST=1 python -m pytest tests/integration/test_colab_setup.py
+
+A fresh virtual environment gets Colab's preinstalled stack (TensorFlow 2.20, TFP 0.25 with tf_keras,
+matplotlib, a Jupyter kernel). vaelib is built into a wheel, and a chapter is executed in quick mode from
+a folder outside the source tree, with ``VAELIB_INSTALL_SOURCE`` pointing its setup cell at the wheel: the
+same ``pip install`` the cell runs in Colab, from a local file instead of the repository. The test checks
+the chapter runs and that the setup cell added vaelib and nothing else (in particular, that it did not
+reinstall or upgrade TensorFlow).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if os.environ.get("VAELIB_COLAB_TEST") != "1":
+    pytest.skip("set VAELIB_COLAB_TEST=1 to run (creates a virtual environment)", allow_module_level=True)
+
+COLAB_STACK = [  # what Colab ships and the chapters rely on
+    "tensorflow==2.20.*",
+    "tensorflow-probability[tf]==0.25.*",
+    "matplotlib",
+    "ipykernel",
+    "nbclient",
+]
+CHAPTER = os.environ.get("VAELIB_COLAB_CHAPTER", "book/02_lower_bound.ipynb")
+
+EXECUTE = """
+import sys, nbformat
+from nbclient import NotebookClient
+nb = nbformat.read(sys.argv[1], as_version=4)
+NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": sys.argv[2]}}).execute()
+print(nb.cells[1].outputs[-1].get("text", ""))  # the setup cell's version line
+"""
+
+
+def _freeze(python: Path) -> set[str]:
+    result = subprocess.run([python, "-m", "pip", "freeze"], capture_output=True, text=True, check=True)
+    return {line.strip().lower() for line in result.stdout.splitlines() if line.strip()}
+
+
+def test_chapter_installs_vaelib_from_a_wheel_and_nothing_else(tmp_path):
+    venv = tmp_path / "colab"
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run([python, "-m", "pip", "install", "--quiet", *COLAB_STACK], check=True)
+    wheels = tmp_path / "dist"
+    subprocess.run([python, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", wheels, ROOT], check=True)
+    (wheel,) = wheels.glob("vaelib-*.whl")
+
+    workdir = tmp_path / "notebooks"  # outside the source tree, so only an installed vaelib can be imported
+    workdir.mkdir()
+    notebook = workdir / Path(CHAPTER).name
+    shutil.copy(ROOT / CHAPTER, notebook)
+    (workdir / "execute.py").write_text(EXECUTE)
+
+    before = _freeze(python)
+    assert not any(p.startswith("vaelib") for p in before)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(CI="true", VAELIB_INSTALL_SOURCE=str(wheel), JUPYTER_PATH=str(venv / "share" / "jupyter"))
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    result = subprocess.run(
+        [python, workdir / "execute.py", notebook, workdir], cwd=workdir, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "quick mode: True" in result.stdout, result.stdout
+
+    added = _freeze(python) - before
+    assert [p.split("==")[0].split(" @ ")[0] for p in added] == ["vaelib"], f"the setup cell changed: {added}"

@@ -1,0 +1,236 @@
+"""The built book, opened page by page in headless Chromium, offline.
+
+Run after building the book::
+
+    VAELIB_BOOK_HTML=_build/html python -m pytest tests/integration/test_rendered_book.py
+
+It serves the HTML on 127.0.0.1, blocks every other host in the browser, and checks each page the way a
+reader sees it: mathematics typeset by the locally served MathJax, every image loaded, no JavaScript
+errors, a sidebar listing every chapter with links that resolve, launch buttons that open this page's
+notebook. A screenshot of each page is saved to ``_build/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+HTML = os.environ.get("VAELIB_BOOK_HTML")
+if not HTML:
+    pytest.skip("set VAELIB_BOOK_HTML to a built book (e.g. _build/html) to run", allow_module_level=True)
+HTML_DIR = Path(HTML).resolve()
+SCREENSHOTS = HTML_DIR.parent / "screenshots"
+CHROMIUM = os.environ.get("VAELIB_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("VAELIB_CHROMEDRIVER", "/usr/bin/chromedriver")
+SCRIPT_TIMEOUT = 30  # seconds for a page to load and typeset; a local page needs about one
+
+# LaTeX that must not survive into the text a reader sees (outside code blocks)
+RAW_TEX = re.compile(r"\$\$|\\frac|\\begin\{|\\mathbb|\\log\b|\\sum\b|\\mathcal|\\sigma\b")
+
+
+def _toc_files() -> list[str]:
+    """Every page the table of contents names, as paths without suffix (``book/intro``)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections"))
+            for part in entry.get("parts", []):
+                walk(part.get("chapters"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return [str(Path(f).with_suffix("")) for f in files]
+
+
+TOC_FILES = _toc_files()
+PAGES = sorted(
+    str(p.relative_to(HTML_DIR))
+    for p in HTML_DIR.rglob("*.html")
+    if not str(p.relative_to(HTML_DIR)).startswith(("_static", "_sources", "_images"))
+)
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # keep the test output readable
+        pass
+
+    def do_GET(self) -> None:
+        if self.path == "/favicon.ico":  # the browser asks for it on its own; the book has none
+            self.send_response(204)
+            self.end_headers()
+            return
+        super().do_GET()
+
+
+@pytest.fixture(scope="module")
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(HTML_DIR)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    webdriver = pytest.importorskip("selenium.webdriver")
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.fail(f"needs {CHROMIUM} and {CHROMEDRIVER} (Debian: apt-get install chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
+        # offline: every host but this machine's loopback fails to resolve
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    ):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    driver.set_script_timeout(SCRIPT_TIMEOUT)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def _requested_urls(driver) -> list[str]:
+    import json
+
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
+
+
+def _open(driver, url: str) -> bool:
+    """Load ``url`` and wait until MathJax has typeset it; False if that never happened."""
+    from selenium.common.exceptions import TimeoutException
+
+    driver.get_log("browser")  # drop what earlier pages left
+    driver.get_log("performance")
+    driver.get(url)
+    try:
+        return driver.execute_async_script(
+            """const done = arguments[arguments.length - 1];
+        const start = Date.now();
+        (function wait() {
+            if (document.readyState === "complete" && window.MathJax && MathJax.startup && MathJax.startup.promise) {
+                MathJax.startup.promise.then(() => done(true), () => done(false));
+            } else if (document.readyState === "complete" && Date.now() - start > 5000
+                       && !document.querySelector(".math")) {
+                done(true);  // a page without mathematics need not wait for MathJax
+            } else {
+                setTimeout(wait, 50);
+            }
+        })();"""
+        )
+    except TimeoutException:
+        return False
+
+
+def test_every_toc_page_was_built():
+    missing = [f for f in TOC_FILES if not (HTML_DIR / f"{f}.html").exists()]
+    assert not missing, f"pages in _toc.yml without HTML: {missing}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_reads_correctly_offline(page, server, browser):
+    url = urllib.parse.urljoin(server, page)
+    ready = _open(browser, url)
+
+    # nothing was fetched from outside this machine
+    remote = [u for u in _requested_urls(browser) if not u.startswith((server, "data:", "blob:", "about:", "chrome"))]
+    assert not remote, f"{page} requested remote resources: {remote}"
+    assert ready, f"{page}: MathJax did not finish typesetting within {SCRIPT_TIMEOUT} s"
+
+    # no JavaScript errors
+    errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, f"{page}: console errors {errors}"
+
+    # mathematics typeset: every math element holds MathJax output, and no raw TeX is visible
+    math = browser.execute_script(
+        """const els = [...document.querySelectorAll('.math')];
+        return [els.length, els.filter(e => e.querySelector('mjx-container') || e.tagName === 'MJX-CONTAINER').length,
+                document.querySelectorAll('mjx-container').length];"""
+    )
+    total, typeset, containers = math
+    assert typeset == total, f"{page}: {total - typeset} of {total} math elements not typeset"
+    if total:
+        assert containers >= total
+    visible = browser.execute_script(
+        """const main = (document.querySelector('main') || document.body).cloneNode(true);
+        main.querySelectorAll('pre, code, .highlight, mjx-container, script, style').forEach(e => e.remove());
+        return main.innerText;"""
+    )
+    raw = sorted(set(RAW_TEX.findall(visible)))
+    assert not raw, f"{page}: raw TeX visible in the text: {raw}"
+
+    # every image has loaded
+    broken = browser.execute_script(
+        "return [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src);"
+    )
+    assert not broken, f"{page}: images that did not load: {broken}"
+
+    # the sidebar lists every chapter, and its links resolve
+    sidebar = browser.execute_script(
+        """return [...document.querySelectorAll(
+            '.bd-sidebar-primary a.reference.internal, .bd-sidebar-primary a.navbar-brand')].map(a => a.href);"""
+    )
+    listed = {urllib.parse.urlsplit(h).path.lstrip("/") for h in sidebar}
+    for f in TOC_FILES[1:]:  # the root is the landing page (the logo / title link)
+        assert f"{f}.html" in listed, f"{page}: sidebar does not list {f}"
+    for href in sidebar:
+        target = urllib.parse.urldefrag(href).url
+        try:
+            with urllib.request.urlopen(target) as response:
+                assert response.status == 200, f"{page}: sidebar link {href} -> {response.status}"
+        except urllib.error.HTTPError as err:
+            pytest.fail(f"{page}: sidebar link {href} -> HTTP {err.code}")
+
+    # launch buttons open this page's notebook in Colab and Binder
+    stem = page.removesuffix(".html")
+    source = ROOT / f"{stem}.ipynb"
+    if source.exists():
+        config = yaml.safe_load((ROOT / "_config.yml").read_text())
+        repo = urllib.parse.urlsplit(config["repository"]["url"]).path.strip("/")
+        branch = config["repository"].get("branch", "main")
+        links = browser.execute_script("return [...document.querySelectorAll('a')].map(a => a.href);")
+        colab = [h for h in links if h.startswith("https://colab.research.google.com/")]
+        binder = [h for h in links if h.startswith("https://mybinder.org/")]
+        assert colab == [f"https://colab.research.google.com/github/{repo}/blob/{branch}/{stem}.ipynb"], colab
+        assert len(binder) == 1 and binder[0].startswith(f"https://mybinder.org/v2/gh/{repo}/{branch}?"), binder
+        assert urllib.parse.quote(f"{stem}.ipynb", safe="") in binder[0] or f"{stem}.ipynb" in binder[0], binder
+
+    # a screenshot of the whole page for a human to look at
+    height = browser.execute_script("return document.documentElement.scrollHeight;")
+    browser.set_window_size(1280, min(max(height, 800), 12000))
+    browser.save_screenshot(str(SCREENSHOTS / (page.replace("/", "__").removesuffix(".html") + ".png")))
+    browser.set_window_size(1280, 1000)
+
+
+def test_mathjax_is_served_from_the_site():
+    bundle = HTML_DIR / "_static" / "mathjax" / "tex-mml-chtml.js"
+    assert bundle.is_file() and bundle.stat().st_size > 100_000
+    fonts = list((HTML_DIR / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
+    assert fonts, "MathJax's web fonts were not copied"
