@@ -118,3 +118,15 @@ def test_chapters_follow_the_book_structure():
         )
         for heading in ("**What you'll learn**", "## Summary", "## Exercises", ":class: dropdown", "## References"):
             assert heading in text, f"{path.name} lacks {heading!r}"
+
+
+def test_readme_performance_table_is_the_committed_benchmark_result():
+    """The README's table is made from benchmarks/results.json by the benchmark's own formatter."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_speed", ROOT / "benchmarks" / "train_speed.py")
+    train_speed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_speed)
+    record = json.loads((ROOT / "benchmarks" / "results.json").read_text())
+    assert {"command", "versions", "hardware", "results"} <= set(record)
+    assert train_speed.markdown_table(record) in (ROOT / "README.md").read_text()

@@ -6,6 +6,7 @@ Where each idea of the book lives:
 * :mod:`vaelib.kl` — the KL term in closed form and by Monte Carlo;
 * :mod:`vaelib.gradients` — score-function and reparameterisation gradients;
 * :mod:`vaelib.model`, :mod:`vaelib.networks` — the VAE (Keras 3 model) and its networks;
+* :mod:`vaelib.distributions` — the decoder's Bernoulli, with a fused log-probability;
 * :mod:`vaelib.autoencoder` — the deterministic autoencoder it grew from;
 * :mod:`vaelib.linear_gaussian` — a model with an exact posterior;
 * :mod:`vaelib.evaluation` — importance-sampled log-likelihood;
@@ -15,6 +16,7 @@ Where each idea of the book lives:
 from vaelib.autoencoder import Autoencoder
 from vaelib.bound import elbo, elbo_terms, iwae_bound, minibatch_elbo
 from vaelib.data import dynamic_binarize, fixed_binarize, load_mnist, make_dataset
+from vaelib.distributions import LogitBernoulli
 from vaelib.evaluation import log_likelihood
 from vaelib.gradients import gradient_moments, reparameterization_gradient, score_function_gradient
 from vaelib.kl import diagonal_gaussian, gaussian_kl, monte_carlo_kl
@@ -37,6 +39,7 @@ __all__ = [
     "Autoencoder",
     "glue",
     "LinearGaussianModel",
+    "LogitBernoulli",
     "diagonal_gaussian",
     "dynamic_binarize",
     "elbo",

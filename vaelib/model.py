@@ -26,6 +26,7 @@ import tensorflow_probability as tfp
 
 from vaelib._checks import check_choice, check_data, check_positive_int, stateless_seed
 from vaelib.bound import KL_METHODS, elbo_terms
+from vaelib.distributions import LogitBernoulli
 from vaelib.kl import standard_normal
 from vaelib.networks import build_decoder, build_encoder
 
@@ -35,6 +36,7 @@ __all__ = ["VAE"]
 
 ENCODER_MIN_SCALE = 1e-4
 DECODER_MIN_SCALE = 1e-3
+STEPS_PER_EXECUTION = 20  # training steps per call into the compiled graph (fewer Python round trips)
 LIKELIHOODS = ("bernoulli", "gaussian")
 ARCHITECTURES = ("mlp", "conv")
 
@@ -202,7 +204,7 @@ class VAE(keras.Model):
         h = tf.reshape(h, tf.concat([leading, tf.shape(h)[1:]], axis=0))
         ndims = len(self.data_shape)
         if self.likelihood == "bernoulli":
-            return tfd.Independent(tfd.Bernoulli(logits=h[..., 0], dtype=tf.float32), reinterpreted_batch_ndims=ndims)
+            return tfd.Independent(LogitBernoulli(logits=h[..., 0], dtype=tf.float32), reinterpreted_batch_ndims=ndims)
         loc = tf.sigmoid(h[..., 0])
         scale = tf.nn.softplus(h[..., 1]) + DECODER_MIN_SCALE
         return tfd.Independent(tfd.Normal(loc=loc, scale=scale), reinterpreted_batch_ndims=ndims)
@@ -239,6 +241,10 @@ class VAE(keras.Model):
             kl: ``"analytic"`` (closed form) or ``"mc"`` (estimated with the same samples).
             beta: weight of the KL term; the loss is :math:`-(\mathcal{L}_2 - \beta\,\mathrm{KL})`,
                 the bound itself at ``beta=1`` (Higgins et al. 2017 for other values).
+            **kwargs: passed to ``keras.Model.compile``. Unless given, ``steps_per_execution`` is
+                :data:`STEPS_PER_EXECUTION` and ``jit_compile`` (XLA) is on for the MLP and off for the
+                conv model: what measured fastest on CPU (``benchmarks/train_speed.py``). Inside a
+                ``tf.distribute`` strategy's scope both default to off (one step per call, no XLA).
         """
         self.num_samples = check_positive_int(num_samples, "num_samples")
         self.kl_method = check_choice(kl, "kl", KL_METHODS)
@@ -249,6 +255,12 @@ class VAE(keras.Model):
         if kwargs.get("loss") is not None:
             raise ValueError("VAE.compile() takes no loss: the model trains on the negative ELBO")
         kwargs.pop("loss", None)
+        # Several steps per call, and XLA for the MLP (it fuses the small matrix products and element-wise
+        # ops; on CPU it slows convolutions down). Not under a tf.distribute strategy, where Keras's
+        # multi-step loop fails to run.
+        distributed = tf.distribute.has_strategy()
+        kwargs.setdefault("steps_per_execution", 1 if distributed else STEPS_PER_EXECUTION)
+        kwargs.setdefault("jit_compile", self.architecture == "mlp" and not distributed)
         super().compile(optimizer=optimizer, **kwargs)
 
     def get_compile_config(self) -> dict[str, Any] | None:

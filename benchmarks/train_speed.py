@@ -1,0 +1,330 @@
+r"""Training and evaluation speed of vaelib against hand-written references, side by side in one process.
+
+Cases (examples per second over whole epochs of binarised MNIST, after one warm-up epoch; the timed
+epochs alternate between vaelib and its reference):
+
+- ``mlp``: vaelib's paper model (784-500-20 tanh, Bernoulli decoder, closed-form KL, Adam, M = 100)
+  trained with ``model.fit``, against a hand-written TensorFlow ``tf.function`` step of the same model
+  (plain variables, :math:`-\mathcal{L}_B` written out, Adam written out).
+- ``conv``: ``vaelib.VAE.conv`` trained with ``fit``, against a Keras-example-style conv VAE of the same
+  architecture (a ``Sampling`` layer and a custom ``train_step``), also trained with ``fit``.
+- ``log_likelihood``: ``vaelib.log_likelihood`` with k = 5000 on the 10,000 test images for a
+  784-200-200-50 model, with its wall time and the peak resident memory of a process that does only that.
+
+Run ``python benchmarks/train_speed.py`` (``--tiny`` for a seconds-long smoke run). It prints one line
+per case with the ratio to its reference and writes the table, the command, versions and hardware to
+``--out`` (JSON). Machines are noisy: compare numbers from one run only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tensorflow_probability as tfp  # noqa: E402
+
+import vaelib  # noqa: E402
+
+BATCH = 100
+
+
+# ----------------------------------------------------------------------------- data
+def training_data(tiny: bool) -> np.ndarray:
+    (x_train, _), _ = vaelib.load_mnist()
+    return x_train[:2000] if tiny else x_train
+
+
+def side_by_side(reference_epoch, vaelib_epoch, epochs: int, examples: int) -> tuple[float, float]:
+    """Examples per second of two training loops, each timed over ``epochs`` whole epochs.
+
+    Both get one untimed warm-up epoch (tracing, compilation); the timed epochs alternate between the
+    two, so that a slow spell of a shared machine hits both alike.
+    """
+    reference_epoch()
+    vaelib_epoch()
+    seconds = [0.0, 0.0]
+    for _ in range(epochs):
+        for i, run in enumerate((reference_epoch, vaelib_epoch)):
+            start = time.perf_counter()
+            run()
+            seconds[i] += time.perf_counter() - start
+    return epochs * examples / seconds[0], epochs * examples / seconds[1]
+
+
+# ----------------------------------------------------------------------------- MLP reference
+class PlainTFVAE(tf.Module):
+    r"""The paper's MLP VAE as plain TensorFlow: variables, a ``tf.function`` step, Adam by hand.
+
+    Loss per batch: the mean over examples of :math:`-\mathcal{L}_2 + \mathrm{KL}`, with
+    :math:`\mathrm{KL} = -\tfrac12\sum_j (1 + \log\sigma_j^2 - \mu_j^2 - \sigma_j^2)` and
+    :math:`\log p(x|z)` the negated sigmoid cross-entropy of the decoder's logits.
+    """
+
+    def __init__(self, hidden: int = 500, latent: int = 20, learning_rate: float = 1e-3):
+        super().__init__()
+        init = keras.initializers.GlorotUniform(seed=0)
+
+        def dense(n_in, n_out):
+            return tf.Variable(init((n_in, n_out))), tf.Variable(tf.zeros(n_out))
+
+        self.params = [*dense(784, hidden), *dense(hidden, 2 * latent), *dense(latent, hidden), *dense(hidden, 784)]
+        self.m = [tf.Variable(tf.zeros_like(p)) for p in self.params]
+        self.v = [tf.Variable(tf.zeros_like(p)) for p in self.params]
+        self.t = tf.Variable(0.0)
+        self.lr, self.latent = learning_rate, latent
+
+    def loss(self, x):
+        w1, b1, w2, b2, w3, b3, w4, b4 = self.params
+        x = tf.reshape(x, [-1, 784])
+        mean, log_var = tf.split(tf.tanh(x @ w1 + b1) @ w2 + b2, 2, axis=-1)
+        z = mean + tf.exp(0.5 * log_var) * tf.random.normal(tf.shape(mean))
+        logits = tf.tanh(z @ w3 + b3) @ w4 + b4
+        reconstruction = -tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits), -1)
+        kl = -0.5 * tf.reduce_sum(1.0 + log_var - tf.square(mean) - tf.exp(log_var), -1)
+        return tf.reduce_mean(kl - reconstruction)
+
+    @tf.function
+    def step(self, x):
+        with tf.GradientTape() as tape:
+            loss = self.loss(x)
+        grads = tape.gradient(loss, self.params)
+        self.t.assign_add(1.0)
+        b1, b2, eps = 0.9, 0.999, 1e-7
+        lr = self.lr * tf.sqrt(1.0 - b2**self.t) / (1.0 - b1**self.t)
+        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+            m.assign(b1 * m + (1.0 - b1) * g)
+            v.assign(b2 * v + (1.0 - b2) * tf.square(g))
+            p.assign_sub(lr * m / (tf.sqrt(v) + eps))
+        return loss
+
+
+def mlp_case(x: np.ndarray, epochs: int) -> dict:
+    dataset = vaelib.make_dataset(x, batch_size=BATCH, drop_remainder=True)
+    examples = (len(x) // BATCH) * BATCH
+
+    reference = PlainTFVAE()
+
+    def reference_epoch():
+        for batch in dataset:
+            reference.step(batch)
+
+    keras.utils.set_random_seed(0)
+    model = vaelib.VAE.mlp()
+    model.compile(optimizer="adam")
+
+    def vaelib_epoch():
+        model.fit(dataset, epochs=1, verbose=0)
+
+    ref, ours = side_by_side(reference_epoch, vaelib_epoch, epochs, examples)
+    return {"case": "mlp", "reference": "plain TF tf.function step", "reference_ex_s": ref, "vaelib_ex_s": ours}
+
+
+# ----------------------------------------------------------------------------- conv reference
+class Sampling(keras.layers.Layer):
+    """z = mu + sigma * eps, as in the Keras VAE example."""
+
+    def call(self, inputs):
+        mean, log_var = inputs
+        return mean + tf.exp(0.5 * log_var) * tf.random.normal(tf.shape(mean))
+
+
+class KerasExampleVAE(keras.Model):
+    """A conv VAE written the way the Keras VAE example writes it: custom ``train_step``, ``fit``."""
+
+    def __init__(self, latent: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        inputs = keras.Input((28, 28, 1))
+        h = keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(inputs)
+        h = keras.layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(h)
+        h = keras.layers.Dense(16, activation="relu")(keras.layers.Flatten()(h))
+        mean, log_var = keras.layers.Dense(latent)(h), keras.layers.Dense(latent)(h)
+        self.encoder = keras.Model(inputs, [mean, log_var, Sampling()([mean, log_var])])
+        z = keras.Input((latent,))
+        h = keras.layers.Reshape((7, 7, 64))(keras.layers.Dense(7 * 7 * 64, activation="relu")(z))
+        h = keras.layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(h)
+        h = keras.layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(h)
+        self.decoder = keras.Model(z, keras.layers.Conv2DTranspose(1, 3, padding="same", activation="sigmoid")(h))
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    def train_step(self, data):
+        data = tf.expand_dims(data, -1)
+        with tf.GradientTape() as tape:
+            mean, log_var, z = self.encoder(data)
+            reconstruction = self.decoder(z)
+            rec_loss = tf.reduce_mean(
+                tf.reduce_sum(keras.losses.binary_crossentropy(data, reconstruction), axis=(1, 2))
+            )
+            kl = tf.reduce_mean(tf.reduce_sum(-0.5 * (1 + log_var - tf.square(mean) - tf.exp(log_var)), axis=1))
+            loss = rec_loss + kl
+        grads = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        self.loss_tracker.update_state(loss)
+        return {"loss": self.loss_tracker.result()}
+
+
+def conv_case(x: np.ndarray, epochs: int) -> dict:
+    dataset = vaelib.make_dataset(x, batch_size=BATCH, drop_remainder=True)
+    examples = (len(x) // BATCH) * BATCH
+    keras.utils.set_random_seed(0)
+    reference = KerasExampleVAE()
+    reference.compile(optimizer="adam")
+    model = vaelib.VAE.conv()
+    model.compile(optimizer="adam")
+    ref, ours = side_by_side(
+        lambda: reference.fit(dataset, epochs=1, verbose=0, shuffle=False),
+        lambda: model.fit(dataset, epochs=1, verbose=0),
+        epochs,
+        examples,
+    )
+    return {"case": "conv", "reference": "Keras-example conv VAE", "reference_ex_s": ref, "vaelib_ex_s": ours}
+
+
+# ----------------------------------------------------------------------------- same results
+def same_results_case(x: np.ndarray, epochs: int) -> dict:
+    """Test ELBO after ``epochs`` epochs with vaelib's fast defaults and with them switched off, same seed.
+
+    XLA draws different random numbers than the default kernels, so the two runs differ by training
+    noise, not by a bias: the difference should be small next to the spread of the bound itself.
+    """
+    (_, _), (x_test, _) = vaelib.load_mnist()
+    x_test = vaelib.fixed_binarize(x_test[:2000])
+    dataset = vaelib.make_dataset(x, batch_size=BATCH, drop_remainder=True)
+    out = {"case": "same_results", "epochs": epochs}
+    for label, options in (("fast", {}), ("plain", {"jit_compile": False, "steps_per_execution": 1})):
+        keras.utils.set_random_seed(0)
+        model = vaelib.VAE.mlp()
+        model.compile(optimizer="adam", **options)
+        model.fit(dataset, epochs=epochs, verbose=0)
+        out[f"{label}_test_elbo"] = float(np.mean(vaelib.elbo(model, x_test, seed=0)))
+    return out
+
+
+# ----------------------------------------------------------------------------- log-likelihood
+def log_likelihood_case(num_samples: int, num_images: int) -> dict:
+    """Run in a fresh process so that its peak memory is the evaluation's own."""
+    code = (
+        "import os, time, resource, json; os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3');"
+        "import keras, vaelib;"
+        "keras.utils.set_random_seed(0);"
+        "(_, _), (x, _) = vaelib.load_mnist();"
+        f"x = vaelib.fixed_binarize(x[:{num_images}]);"
+        "m = vaelib.VAE.mlp(latent_dim=50, hidden_units=(200, 200));"
+        "t = time.perf_counter();"
+        f"ll = vaelib.log_likelihood(m, x, num_samples={num_samples});"
+        "s = time.perf_counter() - t;"
+        "print(json.dumps({'seconds': s, 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,"
+        " 'mean_ll': float(ll.mean())}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"case": "log_likelihood", "k": num_samples, "images": num_images, **result}
+
+
+# ----------------------------------------------------------------------------- report
+def markdown_table(record: dict) -> str:
+    """The README's performance table, made from a results record (so the two cannot disagree)."""
+    rows = ["| case | vaelib | reference | ratio |", "| --- | --- | --- | --- |"]
+    names = {"mlp": "MLP 784-500-20, `fit`", "conv": "conv (2 stride-2 convolutions each way), `fit`"}
+    for r in record["results"]:
+        if r["case"] in names:
+            rows.append(
+                f"| {names[r['case']]} | {r['vaelib_ex_s']:,.0f} ex/s"
+                f" | {r['reference']}: {r['reference_ex_s']:,.0f} ex/s | {r['ratio']:.2f} |"
+            )
+        elif r["case"] == "log_likelihood":
+            rows.append(
+                f"| `log_likelihood`, k = {r['k']:,}, {r['images']:,} test images, 784-200-200-50 |"
+                f" {r['seconds']:.0f} s, peak RSS {r['peak_rss_mb']:,.0f} MB | target: 300 s, 4,096 MB |"
+                f" {300 / r['seconds']:.2f} |"
+            )
+    return "\n".join(rows)
+
+
+# ----------------------------------------------------------------------------- main
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tiny", action="store_true", help="a smoke run: 2,000 images, one epoch, k = 10")
+    parser.add_argument("--epochs", type=int, default=4, help="timed epochs per case (after one warm-up)")
+    parser.add_argument("--cases", default="mlp,conv,same_results,log_likelihood", help="comma-separated cases to run")
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    cases = args.cases.split(",")
+    x = training_data(args.tiny)
+    epochs = 1 if args.tiny else args.epochs
+
+    results = []
+    if "mlp" in cases:
+        results.append(mlp_case(x, epochs))
+    if "conv" in cases:
+        results.append(conv_case(x, epochs))
+    for r in results:
+        r["ratio"] = r["vaelib_ex_s"] / r["reference_ex_s"]
+        print(
+            f"{r['case']:>5}: vaelib {r['vaelib_ex_s']:8.0f} ex/s, {r['reference']} {r['reference_ex_s']:8.0f} ex/s,"
+            f" ratio {r['ratio']:.2f}"
+        )
+    if "same_results" in cases:
+        r = same_results_case(x, 1 if args.tiny else 5)
+        results.append(r)
+        print(
+            f"same results: test ELBO after {r['epochs']} epochs {r['fast_test_elbo']:.2f} nats with the fast"
+            f" defaults, {r['plain_test_elbo']:.2f} without (jit off, one step per call)"
+        )
+    if "log_likelihood" in cases:
+        r = log_likelihood_case(10 if args.tiny else 5000, 200 if args.tiny else 10_000)
+        results.append(r)
+        print(
+            f"log_likelihood: k = {r['k']} on {r['images']} test images in {r['seconds']:.1f} s,"
+            f" peak RSS {r['peak_rss_mb']:.0f} MB"
+        )
+    if args.out:
+        record = {
+            "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "versions": {
+                "vaelib": vaelib.__version__,
+                "tensorflow": tf.__version__,
+                "keras": keras.__version__,
+                "tensorflow_probability": tfp.__version__,
+                "python": platform.python_version(),
+            },
+            "hardware": {"machine": platform.machine(), "processor": cpu_model(), "cpus": os.cpu_count()},
+            "wall_seconds": time.perf_counter() - started,
+            "results": results,
+            "peak_rss_mb_of_this_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(record, indent=2) + "\n")
+        print(markdown_table(record))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
