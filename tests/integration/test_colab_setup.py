@@ -54,8 +54,12 @@ def test_chapter_installs_vaelib_from_a_wheel_and_nothing_else(tmp_path):
     subprocess.run([sys.executable, "-m", "venv", venv], check=True)
     python = venv / "bin" / "python"
     subprocess.run([python, "-m", "pip", "install", "--quiet", *COLAB_STACK], check=True)
+    source = tmp_path / "source"  # a copy, so that building the wheel leaves no build/ in the work tree
+    shutil.copytree(
+        ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", "_build", "build", "*.egg-info", ".*_cache")
+    )
     wheels = tmp_path / "dist"
-    subprocess.run([python, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", wheels, ROOT], check=True)
+    subprocess.run([python, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", wheels, source], check=True)
     (wheel,) = wheels.glob("vaelib-*.whl")
 
     workdir = tmp_path / "notebooks"  # outside the source tree, so only an installed vaelib can be imported
