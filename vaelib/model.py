@@ -242,7 +242,7 @@ class VAE(keras.Model):
             beta: weight of the KL term; the loss is :math:`-(\mathcal{L}_2 - \beta\,\mathrm{KL})`,
                 the bound itself at ``beta=1`` (Higgins et al. 2017 for other values).
             **kwargs: passed to ``keras.Model.compile``. Unless given, ``steps_per_execution`` is
-                :data:`STEPS_PER_EXECUTION` and ``jit_compile`` (XLA) is on for the MLP and off for the
+                ``vaelib.model.STEPS_PER_EXECUTION`` (20) and ``jit_compile`` (XLA) is on for the MLP and off for the
                 conv model: what measured fastest on CPU (``benchmarks/train_speed.py``). Inside a
                 ``tf.distribute`` strategy's scope both default to off (one step per call, no XLA).
         """
