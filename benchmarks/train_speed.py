@@ -46,6 +46,11 @@ def training_data(tiny: bool) -> np.ndarray:
     return x_train[:2000] if tiny else x_train
 
 
+def batches(x: np.ndarray) -> tuple[tf.data.Dataset, int]:
+    """A fresh dynamically binarised pipeline of full batches of ``x``, and how many examples it yields."""
+    return vaelib.make_dataset(x, batch_size=BATCH, drop_remainder=True), (len(x) // BATCH) * BATCH
+
+
 def side_by_side(reference_epoch, vaelib_epoch, epochs: int, examples: int) -> tuple[float, float]:
     """Examples per second of two training loops, each timed over ``epochs`` whole epochs.
 
@@ -111,8 +116,7 @@ class PlainTFVAE(tf.Module):
 
 
 def mlp_case(x: np.ndarray, epochs: int) -> dict:
-    dataset = vaelib.make_dataset(x, batch_size=BATCH, drop_remainder=True)
-    examples = (len(x) // BATCH) * BATCH
+    dataset, examples = batches(x)
 
     reference = PlainTFVAE()
 
@@ -179,8 +183,7 @@ class KerasExampleVAE(keras.Model):
 
 
 def conv_case(x: np.ndarray, epochs: int) -> dict:
-    dataset = vaelib.make_dataset(x, batch_size=BATCH, drop_remainder=True)
-    examples = (len(x) // BATCH) * BATCH
+    dataset, examples = batches(x)
     keras.utils.set_random_seed(0)
     reference = KerasExampleVAE()
     reference.compile(optimizer="adam")
@@ -204,7 +207,7 @@ def same_results_case(x: np.ndarray, epochs: int) -> dict:
     """
     (_, _), (x_test, _) = vaelib.load_mnist()
     x_test = vaelib.fixed_binarize(x_test[:2000])
-    dataset = vaelib.make_dataset(x, batch_size=BATCH, drop_remainder=True)
+    dataset, _ = batches(x)
     out = {"case": "same_results", "epochs": epochs}
     for label, options in (("fast", {}), ("plain", {"jit_compile": False, "steps_per_execution": 1})):
         keras.utils.set_random_seed(0)

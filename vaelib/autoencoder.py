@@ -41,9 +41,6 @@ class Autoencoder(VAE):
     def encoder_outputs(self, x: Any, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
         raise TypeError("a deterministic autoencoder has no encoder variance; use encode(x).mean()")
 
-    def _loss_and_terms(self, x: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    def _objective(self, x: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         reconstruction = self.decode(self.encode(x).mean()).log_prob(x)
-        loss = -tf.reduce_mean(reconstruction)
-        if self.losses:
-            loss += tf.add_n(self.losses)
-        return loss, {"reconstruction": reconstruction}
+        return -tf.reduce_mean(reconstruction), {"reconstruction": reconstruction}

@@ -278,9 +278,13 @@ class VAE(keras.Model):
     def metrics(self) -> list[keras.metrics.Metric]:
         return [self.loss_tracker, *self.term_trackers.values()]
 
-    def _loss_and_terms(self, x: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    def _objective(self, x: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """The batch's loss before regularisation, and the per-example terms that ``fit`` reports."""
         terms = elbo_terms(self, x, self.num_samples, self.kl_method)
-        loss = -tf.reduce_mean(terms["reconstruction"] - self.beta * terms["kl"])
+        return -tf.reduce_mean(terms["reconstruction"] - self.beta * terms["kl"]), terms
+
+    def _loss_and_terms(self, x: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        loss, terms = self._objective(x)
         if self.losses:
             loss += tf.add_n(self.losses)
         return loss, terms

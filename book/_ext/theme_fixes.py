@@ -23,13 +23,14 @@ def _drop_duplicate_scripts(app: Sphinx, pagename: str, templatename: str, conte
     scripts = context.get("script_files")
     if not scripts:
         return
-    seen: list = []
+    seen = set()
     kept = []
     for script in scripts:
         # inline scripts are registered with filename None or "" depending on the extension
-        key = (str(getattr(script, "filename", script) or ""), sorted(getattr(script, "attributes", {}).items()))
+        attributes = tuple(sorted((k, str(v)) for k, v in getattr(script, "attributes", {}).items()))
+        key = (str(getattr(script, "filename", script) or ""), attributes)
         if key not in seen:
-            seen.append(key)
+            seen.add(key)
             kept.append(script)
     context["script_files"] = kept
 

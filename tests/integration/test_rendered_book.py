@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import re
 import threading
@@ -59,6 +60,9 @@ def _toc_files() -> list[str]:
 
 
 TOC_FILES = _toc_files()
+_REPOSITORY = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
+REPO = urllib.parse.urlsplit(_REPOSITORY["url"]).path.strip("/")  # owner/name
+BRANCH = _REPOSITORY.get("branch", "main")
 PAGES = sorted(
     str(p.relative_to(HTML_DIR))
     for p in HTML_DIR.rglob("*.html")
@@ -113,8 +117,6 @@ def browser():
 
 
 def _requested_urls(driver) -> list[str]:
-    import json
-
     urls = []
     for entry in driver.get_log("performance"):
         message = json.loads(entry["message"])["message"]
@@ -212,14 +214,11 @@ def test_page_reads_correctly_offline(page, server, browser):
     stem = page.removesuffix(".html")
     source = ROOT / f"{stem}.ipynb"
     if source.exists():
-        config = yaml.safe_load((ROOT / "_config.yml").read_text())
-        repo = urllib.parse.urlsplit(config["repository"]["url"]).path.strip("/")
-        branch = config["repository"].get("branch", "main")
         links = browser.execute_script("return [...document.querySelectorAll('a')].map(a => a.href);")
         colab = [h for h in links if h.startswith("https://colab.research.google.com/")]
         binder = [h for h in links if h.startswith("https://mybinder.org/")]
-        assert colab == [f"https://colab.research.google.com/github/{repo}/blob/{branch}/{stem}.ipynb"], colab
-        assert len(binder) == 1 and binder[0].startswith(f"https://mybinder.org/v2/gh/{repo}/{branch}?"), binder
+        assert colab == [f"https://colab.research.google.com/github/{REPO}/blob/{BRANCH}/{stem}.ipynb"], colab
+        assert len(binder) == 1 and binder[0].startswith(f"https://mybinder.org/v2/gh/{REPO}/{BRANCH}?"), binder
         assert urllib.parse.quote(f"{stem}.ipynb", safe="") in binder[0] or f"{stem}.ipynb" in binder[0], binder
 
     # a screenshot of the whole page for a human to look at
