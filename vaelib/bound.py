@@ -38,9 +38,10 @@ from vaelib.kl import gaussian_kl, is_standard_normal
 
 tfd = tfp.distributions
 
-__all__ = ["elbo", "elbo_terms", "minibatch_elbo", "iwae_bound", "kl_to_prior", "log_weights"]
+__all__ = ["elbo", "elbo_terms", "minibatch_elbo", "iwae_bound", "iwae_terms", "kl_to_prior", "log_weights"]
 
 KL_METHODS = ("analytic", "mc")
+OBJECTIVES = ("elbo", "iwae")
 
 
 def kl_to_prior(q: tfd.Distribution, prior: tfd.Distribution) -> tf.Tensor:
@@ -167,3 +168,24 @@ def iwae_bound(
     x = _data(model, x)
     weights = log_weights(model, x, num_samples, seed, posterior)
     return tf.reduce_logsumexp(weights, axis=0) - math.log(num_samples)
+
+
+def iwae_terms(model: Any, x: tf.Tensor, num_samples: int, seed: int | tf.Tensor | None = None) -> dict[str, tf.Tensor]:
+    r"""The importance-weighted bound and, from the same :math:`k` samples, the ELBO and its two terms.
+
+    With :math:`z_i \sim q(z|x)` and :math:`\log w_i = \log p(x|z_i) + \log p(z_i) - \log q(z_i|x)`:
+    ``iwae`` :math:`= \log\frac1k\sum_i w_i`, ``reconstruction`` :math:`= \frac1k\sum_i \log p(x|z_i)`,
+    ``kl`` :math:`= \frac1k\sum_i \log q(z_i|x) - \log p(z_i)` and ``elbo`` :math:`= \frac1k\sum_i \log w_i`,
+    each of shape ``(N,)`` (``x`` is not re-checked here). Training on ``iwae`` is Burda et al.'s IWAE.
+    """
+    q = model.encode(x)
+    z = q.sample(num_samples, seed=stateless_seed(seed))
+    reconstruction = model.decode(z).log_prob(x)
+    kl = q.log_prob(z) - model.prior.log_prob(z)
+    weights = reconstruction - kl
+    return {
+        "iwae": tf.reduce_logsumexp(weights, axis=0) - math.log(num_samples),
+        "elbo": tf.reduce_mean(weights, axis=0),
+        "kl": tf.reduce_mean(kl, axis=0),
+        "reconstruction": tf.reduce_mean(reconstruction, axis=0),
+    }

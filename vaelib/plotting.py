@@ -19,9 +19,14 @@ __all__ = [
     "image_grid",
     "reconstruction_figure",
     "latent_manifold",
+    "manifold_grid",
+    "manifold_figure",
     "latent_scatter",
     "interpolation_figure",
     "training_curves",
+    "aevb_fig2_figure",
+    "bound_vs_k_figure",
+    "rate_distortion_figure",
 ]
 
 
@@ -70,18 +75,19 @@ def reconstruction_figure(model: Any, x: Any, n: int = 10) -> Figure:
     return _stacked_rows([x, _images(model.reconstruct(x))], ["input", "reconstruction"], None)
 
 
-def latent_manifold(
+def manifold_grid(
     model: Any,
     n: int = 20,
     quantile_range: tuple[float, float] = (0.05, 0.95),
     limits: tuple[float, float] | None = None,
-) -> Figure:
-    """The learned 2-D manifold (the paper's Fig. 4): decoder means over a grid of latent points.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decoder means over an ``n`` x ``n`` grid of 2-D latent points: images ``(n, n, H, W)`` and the grid values.
 
     Linearly spaced points of the unit square are mapped through the inverse Gaussian CDF
     :math:`\\Phi^{-1}`, so the grid covers the prior :math:`\\mathcal{N}(0, I)` evenly in probability.
     With ``limits=(lo, hi)`` the grid is linear over :math:`[lo, hi]^2` instead (for a model without a
-    prior, such as :class:`~vaelib.autoencoder.Autoencoder`).
+    prior, such as :class:`~vaelib.autoencoder.Autoencoder`). Row ``i``, column ``j`` is the point
+    ``(values[j], values[n - 1 - i])``, so :math:`z_2` grows upwards as in a plot.
     """
     if model.latent_dim != 2:
         raise ValueError(f"the latent manifold needs a model with latent_dim=2, got {model.latent_dim}")
@@ -98,13 +104,32 @@ def latent_manifold(
     z1, z2 = np.meshgrid(values, values[::-1])
     z = np.stack([z1.ravel(), z2.ravel()], axis=-1).astype(np.float32)
     images = _images(model.decode(z).mean().numpy())
-    h, w = images.shape[1:]
-    canvas = images.reshape(n, n, h, w).transpose(0, 2, 1, 3).reshape(n * h, n * w)
+    return images.reshape(n, n, *images.shape[1:]), values
+
+
+def manifold_figure(grid: Any, values: Any) -> Figure:
+    """Draw a grid from :func:`manifold_grid` as one image, with the latent coordinates on the axes."""
+    grid = np.asarray(grid, dtype=np.float32)
+    values = np.asarray(values, dtype=np.float64)
+    if grid.ndim != 4 or grid.shape[0] != grid.shape[1] or len(values) != grid.shape[0]:
+        raise ValueError(f"grid must have shape (n, n, H, W) with n = len(values), got {grid.shape} and {len(values)}")
+    n, _, h, w = grid.shape
+    canvas = grid.transpose(0, 2, 1, 3).reshape(n * h, n * w)
     fig, ax = plt.subplots(figsize=(7, 7))
     ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, extent=(values[0], values[-1], values[0], values[-1]))
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
     return fig
+
+
+def latent_manifold(
+    model: Any,
+    n: int = 20,
+    quantile_range: tuple[float, float] = (0.05, 0.95),
+    limits: tuple[float, float] | None = None,
+) -> Figure:
+    """The learned 2-D manifold (the paper's Fig. 4): :func:`manifold_grid` drawn by :func:`manifold_figure`."""
+    return manifold_figure(*manifold_grid(model, n, quantile_range, limits))
 
 
 def _first_two(mean: np.ndarray) -> tuple[np.ndarray, tuple[str, str]]:
@@ -168,4 +193,105 @@ def training_curves(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.legend()
+    return fig
+
+
+def _columns(rows: Any, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Columns ``names`` of a table given as a list of dicts, a dict of lists or a pandas-like frame."""
+    if isinstance(rows, Mapping):
+        table = {n: np.asarray(rows[n]) for n in names if n in rows}
+    else:
+        rows = list(rows)
+        table = {n: np.asarray([r[n] for r in rows]) for n in names if rows and n in rows[0]}
+    missing = [n for n in names if n not in table]
+    if missing:
+        raise ValueError(f"the table has no column {', '.join(missing)}")
+    if not len(table[names[0]]):
+        raise ValueError("the table is empty")
+    return table
+
+
+def aevb_fig2_figure(rows: Any) -> Figure:
+    """AEVB Figure 2: train and test lower bound per datapoint against training samples, a panel per :math:`N_z`.
+
+    ``rows`` has columns ``n_z``, ``samples``, ``train_bound``, ``test_bound`` (as ``results/aevb_fig2.csv``).
+    """
+    t = _columns(rows, ("n_z", "samples", "train_bound", "test_bound"))
+    dims = sorted(set(t["n_z"].astype(int).tolist()))
+    fig, axes = plt.subplots(1, len(dims), figsize=(3.2 * len(dims), 3.4), sharey=True, squeeze=False)
+    for ax, n_z in zip(axes[0], dims):
+        keep = t["n_z"].astype(int) == n_z
+        order = np.argsort(t["samples"][keep])
+        samples = t["samples"][keep][order].astype(float)
+        ax.plot(samples, t["train_bound"][keep][order], label="train", color="C0")
+        ax.plot(samples, t["test_bound"][keep][order], label="test", color="C1", linestyle="--")
+        ax.set_xscale("log")
+        ax.set_title(f"MNIST, $N_z = {n_z}$")
+        ax.set_xlabel("training samples evaluated")
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0][0].set_ylabel("lower bound per datapoint (nats)")
+    axes[0][0].legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def bound_vs_k_figure(rows: Any, published: Mapping[str, float] | None = None) -> Figure:
+    r"""The importance-sampled :math:`\log p(x)` estimate against :math:`k`, one line per training objective.
+
+    ``rows`` has columns ``objective``, ``k``, ``test_log_likelihood`` (as ``results/log_likelihood.csv``);
+    ``published`` maps an objective to a published :math:`k = 5000` figure, drawn as a marker at 5000.
+    """
+    t = _columns(rows, ("objective", "k", "test_log_likelihood"))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, objective in enumerate(dict.fromkeys(t["objective"].tolist())):
+        keep = t["objective"] == objective
+        order = np.argsort(t["k"][keep].astype(float))
+        ax.plot(
+            t["k"][keep][order].astype(float),
+            t["test_log_likelihood"][keep][order].astype(float),
+            "o-",
+            color=f"C{i}",
+            label=f"trained with {objective}",
+        )
+        if published and objective in published:
+            ax.plot(
+                [5000],
+                [published[objective]],
+                marker="*",
+                markersize=12,
+                color=f"C{i}",
+                linestyle="none",
+                label=f"{objective}, Burda et al. (2015)",
+            )
+    ax.set_xscale("log")
+    ax.set_xlabel("importance samples $k$")
+    ax.set_ylabel(r"$\mathcal{L}_k$, test set (nats per image)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def rate_distortion_figure(rows: Any) -> Figure:
+    r"""Distortion :math:`-\mathbb{E}_q[\log p(x|z)]` against rate :math:`\mathrm{KL}(q(z|x)\|p(z))`, a point per β.
+
+    ``rows`` has columns ``beta``, ``rate``, ``distortion`` (as ``results/beta_sweep.csv``). Dotted lines
+    are the points with equal :math:`\mathcal{L}_B = -(\text{rate} + \text{distortion})`.
+    """
+    t = _columns(rows, ("beta", "rate", "distortion"))
+    rate, distortion = t["rate"].astype(float), t["distortion"].astype(float)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(rate, distortion, "o-", color="C0")
+    for b, r, d in zip(t["beta"], rate, distortion):
+        ax.annotate(rf"$\beta = {float(b):g}$", (r, d), textcoords="offset points", xytext=(6, 4))
+    best = float(np.min(rate + distortion))
+    span = np.linspace(0, float(rate.max()) * 1.1, 50)
+    for offset in (0, 10, 20):
+        ax.plot(span, best + offset - span, ":", color="grey", linewidth=0.8)
+    ax.set_xlim(0, float(rate.max()) * 1.1)
+    ax.set_ylim(float(distortion.min()) - 5, float(distortion.max()) + 5)
+    ax.set_xlabel("rate: KL$(q(z|x) \\| p(z))$ (nats)")
+    ax.set_ylabel(r"distortion: $-\mathbb{E}_q[\log p(x|z)]$ (nats)")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
     return fig

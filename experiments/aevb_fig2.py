@@ -1,0 +1,68 @@
+"""AEVB Figure 2 on MNIST: train and test lower bound against training samples, one curve per N_z.
+
+    python experiments/aevb_fig2.py                      # all five N_z, 10^7 samples each (hours on 2 cores)
+    python experiments/aevb_fig2.py --latent-dims 3,200  # some of them (e.g. two processes side by side)
+
+Each curve trains in ``runs/aevb_fig2/nz<N_z>`` and resumes there if killed. When a curve is done, the
+results of every finished curve are written to ``results/aevb_fig2.csv`` (columns ``n_z, samples,
+train_bound, test_bound``, nats per datapoint) and ``results/aevb_fig2.json`` (how each curve was made:
+command, seed, step size, versions, hardware, wall time). ``experiments/manifolds.py`` draws prior samples
+from the trained models in ``runs/aevb_fig2``.
+"""
+
+import argparse
+import csv
+import json
+import time
+from pathlib import Path
+
+import tensorflow as tf
+
+import vaelib
+from vaelib.reproduce import FIG2_LATENT_DIMS, aevb_curve, run_record
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--latent-dims", default=",".join(map(str, FIG2_LATENT_DIMS)), help="comma-separated N_z")
+    parser.add_argument("--max-samples", type=float, default=1e7, help="training samples per curve")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: all cores)")
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "aevb_fig2")
+    parser.add_argument("--results", type=Path, default=ROOT / "results")
+    args = parser.parse_args()
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    (x_train, _), (x_test, _) = vaelib.load_mnist()
+    args.results.mkdir(parents=True, exist_ok=True)
+    record_path = args.results / "aevb_fig2.json"
+    for n_z in (int(v) for v in args.latent_dims.split(",")):
+        run_dir = args.runs / f"nz{n_z}"
+        start = time.perf_counter()
+        rows = aevb_curve(run_dir, n_z, x_train, x_test, int(args.max_samples), seed=args.seed, log=True)
+        state = json.loads((run_dir / "state.json").read_text())
+        records = json.loads(record_path.read_text()) if record_path.exists() else {}
+        records[str(n_z)] = run_record(
+            args.seed,
+            time.perf_counter() - start,
+            training_seconds=rows[-1]["seconds"],
+            step_size=state["step_size"],
+            step_size_scores=state["step_size_scores"],
+            rows=rows,
+        )
+        record_path.write_text(json.dumps(dict(sorted(records.items(), key=lambda kv: int(kv[0]))), indent=1))
+        with (args.results / "aevb_fig2.csv").open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["n_z", "samples", "train_bound", "test_bound"])
+            for key in sorted(records, key=int):
+                for row in records[key]["rows"]:
+                    writer.writerow(
+                        [row["n_z"], row["samples"], f"{row['train_bound']:.3f}", f"{row['test_bound']:.3f}"]
+                    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Importance-sampled log-likelihood of the reference model (784-200-200-50), trained with the ELBO or IWAE.
+
+    python experiments/log_likelihood.py train elbo --minutes 60     # the reference model
+    python experiments/log_likelihood.py train iwae5 --minutes 25    # IWAE objective, k = 5
+    python experiments/log_likelihood.py train iwae50 --minutes 25   # IWAE objective, k = 50
+    python experiments/log_likelihood.py evaluate                    # k in {1, 5, 50, 500, 5000}
+    python experiments/log_likelihood.py evaluate iwae5              # one model (results keep the others)
+
+Training runs in ``runs/log_likelihood/<objective>`` for a wall-clock budget and resumes there if killed
+(rerun with a larger --minutes to train longer). ``evaluate`` measures every trained model on the
+10,000 test images, binarised once with seed 0, and writes ``results/log_likelihood.csv`` (columns
+``model, objective, k, test_log_likelihood, train_minutes``), ``results/log_likelihood.json`` (command,
+seed, versions, hardware, wall time, epochs, standard errors) and ``results/reference.keras``.
+"""
+
+import argparse
+import csv
+import json
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import vaelib
+from vaelib.reproduce import reference_model, run_record, train_for
+
+ROOT = Path(__file__).resolve().parents[1]
+OBJECTIVES = {"elbo": ("elbo", 1), "iwae5": ("iwae", 5), "iwae50": ("iwae", 50)}
+EVALUATION_SAMPLES = (1, 5, 50, 500, 5000)
+ARCHITECTURE = "784-200-200-50"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=("train", "evaluate"))
+    parser.add_argument(
+        "objective", nargs="?", choices=tuple(OBJECTIVES), help="what to train (evaluate: all if not given)"
+    )
+    parser.add_argument("--minutes", type=float, default=60.0, help="with train: training time in all")
+    parser.add_argument("--samples", default=",".join(map(str, EVALUATION_SAMPLES)), help="with evaluate: the k")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: all cores)")
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "log_likelihood")
+    parser.add_argument("--results", type=Path, default=ROOT / "results")
+    args = parser.parse_args()
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    (x_train, _), (x_test, _) = vaelib.load_mnist()
+    start = time.perf_counter()
+    if args.command == "train":
+        if args.objective is None:
+            parser.error("train needs an objective: " + ", ".join(OBJECTIVES))
+        objective, k = OBJECTIVES[args.objective]
+        keras.utils.set_random_seed(args.seed)
+        model = reference_model(objective, k)
+        state = train_for(model, x_train, args.minutes, args.runs / args.objective, seed=args.seed, log=True)
+        model.save(args.runs / args.objective / "model.keras")
+        record = run_record(
+            args.seed, time.perf_counter() - start, epochs=state["epochs"], training_seconds=state["seconds"]
+        )
+        (args.runs / args.objective / "record.json").write_text(json.dumps(record, indent=1))
+        return
+
+    x = vaelib.fixed_binarize(x_test, args.seed)
+    ks = [int(v) for v in args.samples.split(",")]
+    for name in [args.objective] if args.objective else list(OBJECTIVES):
+        run_dir = args.runs / name
+        if not (run_dir / "model.keras").exists():
+            print(f"{name}: not trained, skipped")
+            continue
+        model = keras.models.load_model(run_dir / "model.keras")
+        trained = json.loads((run_dir / "state.json").read_text())
+        result = {"epochs": trained["epochs"], "train_minutes": trained["seconds"] / 60, "k": {}}
+        for k in ks:
+            t0 = time.perf_counter()
+            log_px = vaelib.log_likelihood(model, x, num_samples=k, seed=args.seed)
+            stderr = float(log_px.std(ddof=1) / np.sqrt(len(x)))
+            seconds = time.perf_counter() - t0
+            result["k"][str(k)] = {"mean": float(log_px.mean()), "stderr": stderr, "seconds": round(seconds, 1)}
+            print(f"{name:7s} k={k:5d}  log p(x) ~ {log_px.mean():8.3f} +- {stderr:.3f}  ({seconds:.0f} s)", flush=True)
+        record = run_record(
+            args.seed,
+            time.perf_counter() - start,
+            test_images=len(x),
+            binarization=f"fixed, seed {args.seed}",
+            **result,
+        )
+        (run_dir / "evaluation.json").write_text(json.dumps(record, indent=1))
+        if name == "elbo":
+            args.results.mkdir(parents=True, exist_ok=True)
+            model.save(args.results / "reference.keras")
+    collect(args.runs, args.results)
+
+
+def collect(runs: Path, results: Path) -> None:
+    """Write results/log_likelihood.csv and .json from every evaluated run."""
+    rows, records = [], {}
+    for name in OBJECTIVES:
+        path = runs / name / "evaluation.json"
+        if path.exists():
+            records[name] = json.loads(path.read_text())
+            for k, value in records[name]["k"].items():
+                rows.append([ARCHITECTURE, name, k, f"{value['mean']:.3f}", f"{records[name]['train_minutes']:.1f}"])
+    results.mkdir(parents=True, exist_ok=True)
+    with (results / "log_likelihood.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["model", "objective", "k", "test_log_likelihood", "train_minutes"])
+        writer.writerows(rows)
+    (results / "log_likelihood.json").write_text(json.dumps(records, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""The paper's experiments: the setup matches the paper, runs resume, and the committed results are complete."""
+
+import csv
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import vaelib
+from vaelib import reproduce
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results"
+
+
+def test_paper_model_is_the_papers_setup():
+    model = reproduce.paper_model(latent_dim=3, step_size=0.02, dataset_size=60_000)
+    dense = [layer for layer in model.encoder.layers if isinstance(layer, keras.layers.Dense)]
+    assert [layer.units for layer in dense] == [500, 6] and dense[0].activation.__name__ == "tanh"
+    kernel = dense[0].kernel.numpy()
+    # weights drawn from N(0, 0.01^2): 392,000 draws pin the standard deviation to within 1%
+    assert abs(kernel.std() - 0.01) < 1e-4 and abs(kernel.mean()) < 1e-4
+    assert isinstance(model.optimizer, keras.optimizers.Adagrad)
+    assert model.optimizer.learning_rate.numpy() == pytest.approx(0.02)
+    assert model.weight_decay == pytest.approx(1 / 60_000)
+
+
+def test_evaluation_points_are_log_spaced_multiples_of_a_call():
+    points = reproduce.evaluation_points(10_000_000)
+    assert points[0] == 10_000 and points[-1] == 10_000_000
+    assert all(p % 2000 == 0 for p in points) and points == sorted(set(points))
+    ratios = np.diff(np.log10(points))
+    np.testing.assert_allclose(ratios, 0.25, atol=0.02)  # four points per decade
+    assert reproduce.evaluation_points(15_000, first=10_000) == [10_000, 16_000]
+    with pytest.raises(ValueError, match="max_samples"):
+        reproduce.evaluation_points(5_000, first=10_000)
+
+
+def test_burda_schedule_against_its_definition():
+    # the IWAE paper: 3^i passes at 1e-3 * 10^(-i/7), i = 0..7 (3,280 passes)
+    expected = [1e-3 * 10 ** (-i / 7) for i in range(8) for _ in range(3**i)]
+    assert len(expected) == 3280
+    got = [reproduce.burda_learning_rate(e) for e in range(3280)]
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    with pytest.raises(ValueError, match="epoch"):
+        reproduce.burda_learning_rate(-1)
+
+
+def test_aevb_curve_resumes_where_it_stopped(tmp_path, mnist):
+    (x_train, _), (x_test, _) = mnist
+    x_train, x_test = x_train[:3000], x_test[:500]
+    first = reproduce.aevb_curve(tmp_path, 3, x_train, x_test, max_samples=4000, step_size=0.1, first=2000)
+    assert [r["samples"] for r in first] == [2000, 4000]
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["step_size"] == 0.1 and len(state["rows"]) == 2
+    # asking for more continues from the saved state: the first rows are kept, training goes on from 4,000
+    more = reproduce.aevb_curve(tmp_path, 3, x_train, x_test, max_samples=8000, first=2000)
+    assert more[:2] == first and [r["samples"] for r in more][2:] == [6000, 8000]
+    assert all(np.isfinite(r["train_bound"]) and r["train_bound"] < 0 for r in more)
+    assert more[-1]["train_bound"] > first[0]["train_bound"]  # the bound rises with training
+    with pytest.raises(ValueError, match="other settings"):
+        reproduce.aevb_curve(tmp_path, 5, x_train, x_test, max_samples=8000, first=2000)
+
+
+def test_step_size_is_chosen_by_the_training_bound(mnist):
+    (x_train, _), _ = mnist
+    best, scores = reproduce.choose_step_size(3, x_train[:12_000], samples=4000, step_sizes=(0.001, 0.1))
+    assert set(scores) == {0.001, 0.1} and best == max(scores, key=scores.get)
+    assert all(np.isfinite(v) and v < 0 for v in scores.values()) and scores[0.001] != scores[0.1]
+
+
+def test_train_for_stops_at_its_budget_and_resumes(tmp_path, mnist):
+    (x_train, _), _ = mnist
+    model = reproduce.reference_model()
+    state = reproduce.train_for(model, x_train[:1000], minutes=1e-4, run_dir=tmp_path)
+    assert state["epochs"] == 1 and len(state["loss"]) == 1
+    again = reproduce.reference_model()
+    state = reproduce.train_for(again, x_train[:1000], minutes=1e-4, run_dir=tmp_path)
+    assert state["epochs"] == 1  # the budget was already spent: nothing more is trained
+    for a, b in zip(model.weights, again.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(ValueError, match="minutes"):
+        reproduce.train_for(again, x_train[:1000], minutes=0, run_dir=tmp_path)
+
+
+def test_reference_model_is_the_iwae_papers_architecture():
+    model = reproduce.reference_model("iwae", 5)
+    dense = [layer.units for layer in model.encoder.layers if isinstance(layer, keras.layers.Dense)]
+    assert dense == [200, 200, 100] and model.latent_dim == 50
+    assert model.objective == "iwae" and model.num_samples == 5
+
+
+def test_beta_sweep_trades_rate_for_distortion(tmp_path, mnist):
+    (x_train, _), (x_test, _) = mnist
+    rows = reproduce.beta_sweep(tmp_path, x_train[:3000], x_test[:500], betas=[0.25, 8.0], epochs=2, latent_dim=5)
+    low, high = rows
+    # a heavier KL weight buys a lower rate at the price of a higher distortion
+    assert high["rate"] < low["rate"] and high["distortion"] > low["distortion"]
+    assert low["samples"].shape == (16, 28, 28) and low["reconstructions"].shape == (8, 28, 28)
+    assert low["elbo"] == pytest.approx(-(low["rate"] + low["distortion"]))
+    with pytest.raises(ValueError, match="betas"):
+        reproduce.beta_sweep(tmp_path, x_train[:100], x_test[:100], betas=[-1.0], epochs=1)
+
+
+def test_results_file_is_found_from_a_chapter_folder(tmp_path, monkeypatch):
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "table.csv").write_text("a\n1\n")
+    (tmp_path / "book").mkdir()
+    monkeypatch.chdir(tmp_path / "book")
+    monkeypatch.delenv(reproduce.RESULTS_ENV, raising=False)
+    assert reproduce.results_file("table.csv") == tmp_path / "results" / "table.csv"
+    with pytest.raises(ValueError, match="file name"):
+        reproduce.results_file("../table.csv")
+
+
+def test_repository_url_is_the_books():
+    config = (ROOT / "_config.yml").read_text()
+    assert f"url: {reproduce.REPOSITORY_URL} " in config
+
+
+def test_run_record_has_what_a_reader_needs_to_check_a_result():
+    record = reproduce.run_record(seed=3, seconds=1.25)
+    assert {"command", "seed", "versions", "hardware", "wall_seconds"} <= set(record)
+    assert record["versions"]["vaelib"] == vaelib.__version__ and record["seed"] == 3
+
+
+# ---------------------------------------------------------------- the committed results
+
+
+def _csv(name):
+    with (RESULTS / name).open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_committed_fig2_results_cover_every_latent_dim_to_ten_million_samples():
+    rows = _csv("aevb_fig2.csv")
+    assert list(rows[0]) == ["n_z", "samples", "train_bound", "test_bound"]
+    for n_z in reproduce.FIG2_LATENT_DIMS:
+        curve = [r for r in rows if int(r["n_z"]) == n_z]
+        assert max(int(r["samples"]) for r in curve) >= 10_000_000, n_z
+        assert all(-250 < float(r["test_bound"]) < -60 for r in curve)
+    record = json.loads((RESULTS / "aevb_fig2.json").read_text())
+    for n_z in reproduce.FIG2_LATENT_DIMS:
+        entry = record[str(n_z)]
+        assert {"command", "seed", "versions", "hardware", "wall_seconds", "step_size"} <= set(entry)
+        assert entry["step_size"] in reproduce.ADAGRAD_STEP_SIZES
+
+
+def test_committed_log_likelihood_table_is_complete_and_ordered():
+    rows = _csv("log_likelihood.csv")
+    assert list(rows[0]) == ["model", "objective", "k", "test_log_likelihood", "train_minutes"]
+    for objective in ("elbo", "iwae5", "iwae50"):
+        by_k = {int(r["k"]): float(r["test_log_likelihood"]) for r in rows if r["objective"] == objective}
+        assert sorted(by_k) == [1, 5, 50, 500, 5000], objective
+        # L_k grows with k (Burda et al., Theorem 1); 10,000 images keep the estimates' noise far below the gaps
+        values = [by_k[k] for k in sorted(by_k)]
+        assert values == sorted(values), objective
+    record = json.loads((RESULTS / "log_likelihood.json").read_text())
+    assert all({"command", "seed", "versions", "hardware", "wall_seconds"} <= set(r) for r in record.values())
+    model = keras.models.load_model(RESULTS / "reference.keras")
+    assert isinstance(model, vaelib.VAE) and model.latent_dim == 50
+
+
+def test_committed_manifold_and_beta_results_have_their_arrays():
+    with np.load(RESULTS / "manifolds.npz") as f:
+        assert f["grid"].shape == (20, 20, 28, 28) and f["values"].shape == (20,)
+        assert all(f[f"samples_nz{n}"].shape == (100, 28, 28) for n in (2, 5, 10, 20))
+    rows = _csv("beta_sweep.csv")
+    rates = [float(r["rate"]) for r in sorted(rows, key=lambda r: float(r["beta"]))]
+    assert rates == sorted(rates, reverse=True)  # rate falls as beta rises
+    assert (RESULTS / "beta_sweep.json").exists() and (RESULTS / "manifolds.json").exists()

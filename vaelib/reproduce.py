@@ -1,0 +1,393 @@
+r"""The paper's experiments, resumable: AEVB Figure 2 and the log-likelihood of a reference model.
+
+The scripts in ``experiments/`` call these functions with the full budgets and write ``results/``; the
+book's chapters call them with tiny budgets in quick mode, so the same code runs in every build.
+
+**AEVB Figure 2** (Kingma & Welling 2013, Sec. 5): the MLP 784-500-:math:`N_z` with tanh and a Bernoulli
+decoder, parameters initialised from :math:`\mathcal{N}(0, 0.01^2)`, trained by Adagrad on minibatches of
+:math:`M = 100` with :math:`L = 1` to maximise :math:`\frac1N[\sum_i \mathcal{L}_B(x^{(i)}) + \log
+p(\theta)]`, :math:`p(\theta) = \mathcal{N}(0, I)` (``weight_decay`` :math:`= 1/N`). The lower bound per
+datapoint is recorded on the training and the test set at log-spaced numbers of training samples
+evaluated.
+
+**Reference model** (Burda et al. 2015): 784-200-200-50 with tanh, dynamically binarised data, trained
+with the ELBO or the IWAE objective for a fixed wall-clock budget.
+
+Every run lives in a folder of its own and keeps its state there after each segment of training, so
+a killed run resumes where it stopped when it is started again with the same arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from vaelib._checks import check_positive_int
+from vaelib.bound import elbo, elbo_terms
+from vaelib.data import fixed_binarize, make_dataset
+from vaelib.model import VAE
+from vaelib.training import _write_atomically
+
+__all__ = [
+    "FIG2_LATENT_DIMS",
+    "ADAGRAD_STEP_SIZES",
+    "paper_model",
+    "evaluation_points",
+    "mean_bound",
+    "choose_step_size",
+    "aevb_curve",
+    "burda_learning_rate",
+    "reference_model",
+    "train_for",
+    "run_record",
+    "beta_sweep",
+    "results_file",
+]
+
+FIG2_LATENT_DIMS = (3, 5, 10, 20, 200)
+ADAGRAD_STEP_SIZES = (0.01, 0.02, 0.1)
+PAPER_INIT = {"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.01}}
+REPOSITORY_URL = "https://github.com/vae-book/vae-book"  # as in the book's _config.yml (a test keeps them equal)
+RESULTS_ENV = "VAELIB_RESULTS"
+STATE_FILE = "state.json"
+WEIGHTS_FILE = "checkpoint.weights.h5"
+SEGMENT_QUANTUM = 2000  # training samples: 20 minibatches of 100, one call into the compiled loop
+
+
+def paper_model(latent_dim: int, step_size: float, dataset_size: int) -> VAE:
+    """The paper's MNIST model, compiled with Adagrad and the weight-decay term of :math:`p(\\theta)`."""
+    model = VAE.mlp(latent_dim=latent_dim, hidden_units=(500,), initializer=PAPER_INIT)
+    model.compile(
+        optimizer=keras.optimizers.Adagrad(learning_rate=step_size),
+        weight_decay=1.0 / check_positive_int(dataset_size, "dataset_size"),
+    )
+    return model
+
+
+def evaluation_points(max_samples: int, first: int = 10_000, per_decade: int = 4) -> list[int]:
+    """Log-spaced numbers of training samples, ``first`` to ``max_samples``, multiples of 2,000."""
+    max_samples = check_positive_int(max_samples, "max_samples")
+    first = check_positive_int(first, "first")
+    if max_samples < first:
+        raise ValueError(f"max_samples ({max_samples}) must be at least first ({first})")
+    decades = np.log10(max_samples / first)
+    raw = first * 10.0 ** (np.arange(int(np.floor(decades * per_decade + 1e-9)) + 1) / per_decade)
+    points = sorted({max(SEGMENT_QUANTUM, int(round(p / SEGMENT_QUANTUM)) * SEGMENT_QUANTUM) for p in raw})
+    if points[-1] != max_samples:
+        points.append(int(np.ceil(max_samples / SEGMENT_QUANTUM)) * SEGMENT_QUANTUM)
+    return points
+
+
+def mean_bound(model: VAE, x: np.ndarray, batch_size: int = 1000, seed: int = 0) -> float:
+    """:math:`\\frac1N\\sum_i \\widehat{\\mathcal{L}}_B(x^{(i)})` over ``x`` (nats per datapoint, :math:`L = 1`)."""
+    total = 0.0
+    for start in range(0, len(x), batch_size):
+        total += float(tf.reduce_sum(elbo(model, x[start : start + batch_size], seed=seed + start)))
+    return total / len(x)
+
+
+def _train_samples(model: VAE, x: np.ndarray, samples: int, seed: int, batch_size: int = 100) -> None:
+    """Train on ``samples`` dynamically binarised examples (one ``fit`` call; the data repeat as needed)."""
+    ds = make_dataset(x, batch_size, binarize="dynamic", seed=seed, drop_remainder=True).repeat()
+    model.fit(ds, epochs=1, steps_per_epoch=samples // batch_size, verbose=0)
+
+
+def choose_step_size(
+    latent_dim: int,
+    x_train: np.ndarray,
+    samples: int = 100_000,
+    step_sizes: Sequence[float] = ADAGRAD_STEP_SIZES,
+    seed: int = 0,
+) -> tuple[float, dict[float, float]]:
+    """The paper's choice: the Adagrad step size with the best training bound after the first iterations.
+
+    Returns the chosen step size and the training bound (on the first 10,000 images, binarised once) that
+    each candidate reached after ``samples`` training samples.
+    """
+    x_check = fixed_binarize(x_train[:10_000], seed)
+    scores = {}
+    for step_size in step_sizes:
+        keras.utils.set_random_seed(seed)
+        model = paper_model(latent_dim, step_size, len(x_train))
+        _train_samples(model, x_train, samples, seed)
+        scores[float(step_size)] = mean_bound(model, x_check, seed=seed)
+    best = max(scores, key=scores.get)
+    return best, scores
+
+
+def _read_state(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / STATE_FILE
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError as err:
+        raise ValueError(f"{path} is corrupt ({err}); delete {run_dir} to start the run again") from err
+
+
+def aevb_curve(
+    run_dir: str | os.PathLike,
+    latent_dim: int,
+    x_train: np.ndarray,
+    x_test: np.ndarray,
+    max_samples: int,
+    step_size: float | None = None,
+    seed: int = 0,
+    first: int = 10_000,
+    log: bool = False,
+) -> list[dict[str, float]]:
+    """One panel of AEVB Figure 2: train and test bound per datapoint against training samples evaluated.
+
+    Args:
+        run_dir: the run's folder (created; a run already there is resumed).
+        latent_dim: :math:`N_z`.
+        x_train, x_test: grey-level images in [0, 1]. Training binarises ``x_train`` afresh every
+            pass; the bounds are measured on one fixed binarisation of each set (seed ``seed``).
+        max_samples: train until this many training samples have been evaluated.
+        step_size: Adagrad's step size; ``None`` chooses it with :func:`choose_step_size`.
+        seed: seeds the initialisation, the data order and the binarisation.
+        first: the first evaluation point (see :func:`evaluation_points`).
+        log: print a line per evaluation point.
+
+    Returns:
+        One row per evaluation point: ``n_z``, ``samples``, ``train_bound``, ``test_bound`` (nats per
+        datapoint) and ``seconds`` (training time so far).
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    points = evaluation_points(max_samples, first)
+    state = _read_state(run_dir)
+    if state is None:
+        scores = None
+        if step_size is None:
+            step_size, scores = choose_step_size(latent_dim, x_train, seed=seed)
+        state = {"n_z": latent_dim, "step_size": step_size, "step_size_scores": scores, "seed": seed, "rows": []}
+    elif state["n_z"] != latent_dim or state["seed"] != seed or step_size not in (None, state["step_size"]):
+        raise ValueError(
+            f"{run_dir} holds a run with other settings ({state['n_z']=}, {state['seed']=}); use a new folder"
+        )
+    keras.utils.set_random_seed(seed)
+    model = paper_model(latent_dim, state["step_size"], len(x_train))
+    done = state["rows"][-1]["samples"] if state["rows"] else 0
+    if done:
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(run_dir / WEIGHTS_FILE)
+    train_eval, test_eval = fixed_binarize(x_train, seed), fixed_binarize(x_test, seed)
+    seconds = state["rows"][-1]["seconds"] if state["rows"] else 0.0
+    for index, target in enumerate(points):
+        if target <= done:
+            continue
+        start = time.perf_counter()
+        _train_samples(model, x_train, target - done, seed * 1000 + index)
+        seconds += time.perf_counter() - start
+        row = {
+            "n_z": latent_dim,
+            "samples": target,
+            "train_bound": mean_bound(model, train_eval, seed=seed),
+            "test_bound": mean_bound(model, test_eval, seed=seed),
+            "seconds": round(seconds, 1),
+        }
+        if not np.isfinite([row["train_bound"], row["test_bound"]]).all():
+            raise ValueError(f"N_z = {latent_dim}: the bound is not finite after {target} samples; training diverged")
+        model.save_weights(run_dir / WEIGHTS_FILE)
+        state["rows"].append(row)
+        _write_atomically(run_dir / STATE_FILE, json.dumps(state, indent=1))
+        done = target
+        if log:
+            print(
+                f"N_z={latent_dim:3d} samples={target:>10,d} train {row['train_bound']:8.2f} "
+                f"test {row['test_bound']:8.2f} ({seconds:6.0f} s)",
+                flush=True,
+            )
+    model.save(run_dir / "model.keras")
+    return state["rows"]
+
+
+def burda_learning_rate(epoch: int) -> float:
+    r"""Burda et al.'s (2015) Adam schedule: step size :math:`10^{-3} \cdot 10^{-i/7}` for :math:`3^i` passes.
+
+    ``epoch`` counts from 0: epoch 0 has :math:`i = 0`, epochs 1-3 have :math:`i = 1`, epochs 4-12 have
+    :math:`i = 2`, and so on (3,280 epochs for :math:`i \le 7`).
+    """
+    if epoch < 0:
+        raise ValueError(f"epoch must be >= 0, got {epoch}")
+    i, end = 0, 1
+    while epoch >= end:
+        i += 1
+        end += 3**i
+    return 1e-3 * 10.0 ** (-i / 7)
+
+
+def reference_model(objective: str = "elbo", num_samples: int = 1) -> VAE:
+    """The IWAE paper's MNIST architecture, 784-200-200-50 with tanh, compiled with Adam for ``objective``."""
+    model = VAE.mlp(latent_dim=50, hidden_units=(200, 200))
+    model.compile(optimizer=keras.optimizers.Adam(burda_learning_rate(0)), objective=objective, num_samples=num_samples)
+    return model
+
+
+def train_for(
+    model: VAE,
+    x_train: np.ndarray,
+    minutes: float,
+    run_dir: str | os.PathLike,
+    batch_size: int = 100,
+    seed: int = 0,
+    log: bool = False,
+) -> dict[str, Any]:
+    """Train a compiled model on dynamically binarised ``x_train`` for a wall-clock budget, resumably.
+
+    Epoch by epoch, with the step size of :func:`burda_learning_rate`, until ``minutes`` of training
+    time (summed over resumed sessions) have passed; after every epoch the weights, the optimizer state
+    and ``state.json`` (epochs, seconds, the epoch's mean training loss) are saved in ``run_dir``.
+    Returns that state.
+    """
+    if not minutes > 0:
+        raise ValueError(f"minutes must be positive, got {minutes}")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state = _read_state(run_dir) or {"epochs": 0, "seconds": 0.0, "loss": []}
+    if state["epochs"]:
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(run_dir / WEIGHTS_FILE)
+    while state["seconds"] < 60.0 * minutes:
+        ds = make_dataset(x_train, batch_size, binarize="dynamic", seed=seed * 100_000 + state["epochs"])
+        model.optimizer.learning_rate.assign(burda_learning_rate(state["epochs"]))
+        start = time.perf_counter()
+        history = model.fit(ds, epochs=1, verbose=0)
+        state["seconds"] = round(state["seconds"] + time.perf_counter() - start, 2)
+        loss = float(history.history["loss"][-1])
+        if not np.isfinite(loss):
+            raise ValueError(f"training diverged at epoch {state['epochs'] + 1}: the loss is {loss}")
+        state["epochs"] += 1
+        state["loss"].append(round(loss, 4))
+        model.save_weights(run_dir / WEIGHTS_FILE)
+        _write_atomically(run_dir / STATE_FILE, json.dumps(state, indent=1))
+        if log and state["epochs"] % 10 == 0:
+            print(f"epoch {state['epochs']:5d}  loss {loss:8.3f}  {state['seconds'] / 60:6.1f} min", flush=True)
+    return state
+
+
+def run_record(seed: int, seconds: float, **extra: Any) -> dict[str, Any]:
+    """What every results file records: command, seed, versions, hardware and wall time."""
+    import tensorflow_probability as tfp
+
+    import vaelib
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "command": " ".join(["python", *sys.argv]),
+        "seed": seed,
+        "versions": {
+            "vaelib": vaelib.__version__,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "tensorflow_probability": tfp.__version__,
+            "python": platform.python_version(),
+        },
+        "hardware": {"cpu": cpu, "cores": os.cpu_count(), "gpu": bool(tf.config.list_physical_devices("GPU"))},
+        "wall_seconds": round(seconds, 1),
+        **extra,
+    }
+
+
+def beta_sweep(
+    run_dir: str | os.PathLike,
+    x_train: np.ndarray,
+    x_test: np.ndarray,
+    betas: Sequence[float],
+    epochs: int,
+    latent_dim: int = 20,
+    seed: int = 0,
+    log: bool = False,
+) -> list[dict[str, Any]]:
+    r"""One 784-500-``latent_dim`` model per :math:`\beta`, trained on :math:`\mathcal{L}_2 - \beta\mathrm{KL}`.
+
+    Each model trains with Adam (step size :math:`10^{-3}`) for ``epochs`` passes over dynamically
+    binarised ``x_train``. On ``x_test``, binarised once (seed ``seed``), it records the *rate*
+    :math:`\mathrm{KL}(q(z|x)\|p(z))`, the *distortion* :math:`-\mathbb{E}_q[\log p(x|z)]` and the bound
+    :math:`\mathcal{L}_B = -(\text{rate} + \text{distortion})` (nats per datapoint), 16 prior samples
+    (decoder means) and the reconstructions of the first 8 test images. A finished :math:`\beta` is kept in
+    ``run_dir`` and not trained again.
+    """
+    epochs = check_positive_int(epochs, "epochs")
+    betas = [float(b) for b in betas]
+    if not betas or not all(np.isfinite(b) and b >= 0 for b in betas):
+        raise ValueError(f"betas must be a non-empty list of finite numbers >= 0, got {betas}")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    x_eval = fixed_binarize(x_test, seed)
+    rows = []
+    for beta in betas:
+        path = run_dir / f"beta{beta:g}.npz"
+        if not path.exists():
+            keras.utils.set_random_seed(seed)
+            model = VAE.mlp(latent_dim=latent_dim)
+            model.compile(optimizer=keras.optimizers.Adam(1e-3), beta=beta)
+            start = time.perf_counter()
+            model.fit(make_dataset(x_train, 100, seed=seed), epochs=epochs, verbose=0)
+            seconds = time.perf_counter() - start
+            terms = [elbo_terms(model, x_eval[i : i + 1000], seed=seed + i) for i in range(0, len(x_eval), 1000)]
+            rate = float(np.mean(np.concatenate([t["kl"] for t in terms])))
+            distortion = -float(np.mean(np.concatenate([t["reconstruction"] for t in terms])))
+            np.savez(
+                path,
+                beta=beta,
+                rate=rate,
+                distortion=distortion,
+                seconds=seconds,
+                samples=model.sample(16, seed=seed),
+                reconstructions=model.reconstruct(x_eval[:8]),
+            )
+            if log:
+                print(f"beta={beta:5g}  rate {rate:7.2f}  distortion {distortion:7.2f}  ({seconds:.0f} s)", flush=True)
+        with np.load(path) as f:
+            row = {key: f[key] for key in f.files}
+        row = {k: (v.item() if v.ndim == 0 else v) for k, v in row.items()}
+        row["elbo"] = -(row["rate"] + row["distortion"])
+        rows.append(row)
+    return rows
+
+
+def results_file(name: str, results_dir: str | os.PathLike | None = None) -> Path:
+    """The path of the committed results file ``name`` (e.g. ``"aevb_fig2.csv"``).
+
+    Looks in ``results_dir``, then in the folder named by ``VAELIB_RESULTS``, then in ``results/`` in the
+    working directory or any folder above it (a chapter runs in ``book/`` of a clone), and last downloads
+    the file from the repository into the Keras cache (Colab, where only vaelib is installed).
+
+    Raises:
+        FileNotFoundError: no copy was found and the download failed; says where it looked.
+    """
+    if not name or Path(name).name != name:
+        raise ValueError(f"name must be a file name such as 'aevb_fig2.csv', got {name!r}")
+    places = [Path(p) for p in (results_dir, os.environ.get(RESULTS_ENV)) if p]
+    places += [folder / "results" for folder in (Path.cwd(), *Path.cwd().parents)]
+    for folder in places:
+        if (folder / name).is_file():
+            return folder / name
+    url = REPOSITORY_URL.replace("https://github.com/", "https://raw.githubusercontent.com/") + f"/main/results/{name}"
+    try:
+        return Path(keras.utils.get_file(f"vaelib-results-{name}", url))
+    except Exception as err:  # no network, no such file, proxy, ...
+        raise FileNotFoundError(
+            f"results file {name} not found in {', '.join(map(str, places[:3]))} (or any results/ folder above the "
+            f"working directory), and downloading {url} failed ({err}). Run the chapter from a clone of the "
+            f"repository, or set {RESULTS_ENV} to its results/ folder."
+        ) from err
