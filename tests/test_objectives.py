@@ -65,6 +65,11 @@ def test_weight_decay_adds_the_log_prior_of_the_weights(binary_batch):
     model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
     model.compile(weight_decay=0.01)
     loss, terms = model._loss_and_terms(model.check_data(binary_batch))
+    assert math.isclose(
+        float(model.weight_penalty()),
+        0.005 * sum(float(tf.reduce_sum(v**2)) for v in model.trainable_variables),
+        rel_tol=1e-5,
+    )
     squares = sum(float(tf.reduce_sum(v**2)) for v in model.trainable_variables)
     elbo_loss = -float(tf.reduce_mean(terms["reconstruction"] - terms["kl"]))
     assert math.isclose(float(loss) - elbo_loss, 0.005 * squares, rel_tol=1e-4)

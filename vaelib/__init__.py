@@ -10,9 +10,11 @@ Where each idea of the book lives:
 * :mod:`vaelib.autoencoder` — the deterministic autoencoder it grew from;
 * :mod:`vaelib.linear_gaussian` — a model with an exact posterior;
 * :mod:`vaelib.evaluation` — importance-sampled log-likelihood;
+* :mod:`vaelib.reproduce` — the paper's experiments, resumable, and where their results are;
 * :mod:`vaelib.data`, :mod:`vaelib.training`, :mod:`vaelib.plotting`, :mod:`vaelib.cli` — the rest.
 """
 
+from vaelib import reproduce
 from vaelib.autoencoder import Autoencoder
 from vaelib.bound import elbo, elbo_terms, iwae_bound, minibatch_elbo
 from vaelib.data import dynamic_binarize, fixed_binarize, load_mnist, make_dataset
@@ -60,6 +62,7 @@ __all__ = [
     "quick_mode",
     "reconstruction_figure",
     "reparameterization_gradient",
+    "reproduce",
     "score_function_gradient",
     "train",
     "training_curves",

@@ -318,9 +318,17 @@ class VAE(keras.Model):
         if self.losses:
             loss += tf.add_n(self.losses)
         if self.weight_decay:
-            squares = tf.add_n([tf.reduce_sum(tf.square(v)) for v in self.trainable_variables])
-            loss += 0.5 * self.weight_decay * squares
+            loss += self.weight_penalty()
         return loss, terms
+
+    def weight_penalty(self) -> tf.Tensor:
+        r""":math:`\frac{\lambda}{2}\lVert\theta\rVert^2` over all weights (:math:`\lambda` = ``weight_decay``).
+
+        With :math:`\lambda = 1/N` it is :math:`-\frac1N\log\mathcal{N}(\theta; 0, I)` less the constant
+        :math:`\frac{D}{2N}\log 2\pi` (:math:`D` weights): the per-example share of the prior :math:`p(\theta)`.
+        """
+        squares = tf.add_n([tf.reduce_sum(tf.square(v)) for v in self.trainable_variables])
+        return 0.5 * self.weight_decay * squares
 
     def _record(self, loss: tf.Tensor, terms: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         # weight each batch's mean loss by its size, so the epoch's loss is a per-example mean like the rest

@@ -17,6 +17,7 @@ from vaelib._checks import check_positive_int
 
 __all__ = [
     "image_grid",
+    "image_panels",
     "reconstruction_figure",
     "latent_manifold",
     "manifold_grid",
@@ -51,6 +52,36 @@ def image_grid(images: Any, ncols: int = 10, title: str | None = None, scale: fl
         ax.imshow(image, cmap="gray", vmin=0.0, vmax=1.0)
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def image_panels(panels: Mapping[str, Any], ncols: int = 10) -> Figure:
+    """Several sets of images side by side, each a grid of ``ncols`` columns under its title.
+
+    ``panels`` maps a title to images of shape ``(N, H, W)`` in [0, 1] (or uint8, read as 0..255).
+    """
+    if not panels:
+        raise ValueError("panels must hold at least one set of images")
+    sets = {}
+    for title, images in panels.items():
+        arr = np.asarray(images)
+        sets[title] = _images(arr / 255.0 if arr.dtype == np.uint8 else arr)
+    ncols = check_positive_int(ncols, "ncols")
+    grids = []
+    for images in sets.values():
+        rows = -(-len(images) // ncols)
+        h, w = images.shape[1:]
+        canvas = np.ones((rows * (h + 1) - 1, ncols * (w + 1) - 1), dtype=np.float32)
+        for i, image in enumerate(images):
+            r, c = divmod(i, ncols)
+            canvas[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = image
+        grids.append(canvas)
+    fig, axes = plt.subplots(1, len(grids), figsize=(3.2 * len(grids), 3.4), squeeze=False)
+    for ax, title, canvas in zip(axes[0], sets, grids):
+        ax.imshow(canvas, cmap="gray", vmin=0.0, vmax=1.0)
+        ax.set_title(title)
+        ax.axis("off")
+    fig.tight_layout()
     return fig
 
 
