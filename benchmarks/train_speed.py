@@ -33,9 +33,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-import tensorflow_probability as tfp  # noqa: E402
 
 import vaelib  # noqa: E402
+from vaelib.reproduce import cpu_model, versions  # noqa: E402
 
 BATCH = 100
 
@@ -260,17 +260,6 @@ def markdown_table(record: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- main
-def cpu_model() -> str:
-    """The CPU's model name (Linux), else what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tiny", action="store_true", help="a smoke run: 2,000 images, one epoch, k = 10")
@@ -311,13 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         record = {
             "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "versions": {
-                "vaelib": vaelib.__version__,
-                "tensorflow": tf.__version__,
-                "keras": keras.__version__,
-                "tensorflow_probability": tfp.__version__,
-                "python": platform.python_version(),
-            },
+            "versions": versions(),
             "hardware": {"machine": platform.machine(), "processor": cpu_model(), "cpus": os.cpu_count()},
             "wall_seconds": time.perf_counter() - started,
             "results": results,

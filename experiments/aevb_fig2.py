@@ -16,10 +16,8 @@ import json
 import time
 from pathlib import Path
 
-import tensorflow as tf
-
 import vaelib
-from vaelib.reproduce import FIG2_LATENT_DIMS, aevb_curve, run_record
+from vaelib.reproduce import FIG2_LATENT_DIMS, aevb_curve, run_record, script_arguments, use_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,14 +26,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--latent-dims", default=",".join(map(str, FIG2_LATENT_DIMS)), help="comma-separated N_z")
     parser.add_argument("--max-samples", type=float, default=1e7, help="training samples per curve")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: all cores)")
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "aevb_fig2")
-    parser.add_argument("--results", type=Path, default=ROOT / "results")
+    script_arguments(parser, runs=ROOT / "runs" / "aevb_fig2", results=ROOT / "results")
     args = parser.parse_args()
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    use_threads(args.threads)
     (x_train, _), (x_test, _) = vaelib.load_mnist()
     args.results.mkdir(parents=True, exist_ok=True)
     record_path = args.results / "aevb_fig2.json"

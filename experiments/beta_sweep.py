@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 import vaelib
-from vaelib.reproduce import beta_sweep, run_record
+from vaelib.reproduce import beta_sweep, run_record, script_arguments, use_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 BETAS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
@@ -28,14 +27,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--betas", default=",".join(map(str, BETAS)), help="comma-separated KL weights")
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: all cores)")
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "beta_sweep")
-    parser.add_argument("--results", type=Path, default=ROOT / "results")
+    script_arguments(parser, runs=ROOT / "runs" / "beta_sweep", results=ROOT / "results")
     args = parser.parse_args()
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    use_threads(args.threads)
     start = time.perf_counter()
     (x_train, _), (x_test, _) = vaelib.load_mnist()
     betas = [float(b) for b in args.betas.split(",")]

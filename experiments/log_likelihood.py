@@ -21,10 +21,9 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 import vaelib
-from vaelib.reproduce import reference_model, run_record, train_for
+from vaelib.reproduce import reference_model, run_record, script_arguments, train_for, use_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 OBJECTIVES = {"elbo": ("elbo", 1), "iwae5": ("iwae", 5), "iwae50": ("iwae", 50)}
@@ -40,14 +39,9 @@ def main() -> None:
     )
     parser.add_argument("--minutes", type=float, default=60.0, help="with train: training time in all")
     parser.add_argument("--samples", default=",".join(map(str, EVALUATION_SAMPLES)), help="with evaluate: the k")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: all cores)")
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "log_likelihood")
-    parser.add_argument("--results", type=Path, default=ROOT / "results")
+    script_arguments(parser, runs=ROOT / "runs" / "log_likelihood", results=ROOT / "results")
     args = parser.parse_args()
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    use_threads(args.threads)
     (x_train, _), (x_test, _) = vaelib.load_mnist()
     start = time.perf_counter()
     if args.command == "train":

@@ -16,10 +16,9 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 import vaelib
-from vaelib.reproduce import aevb_curve, run_record
+from vaelib.reproduce import aevb_curve, run_record, script_arguments, use_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 LATENT_DIMS = (2, 5, 10, 20)
@@ -28,14 +27,9 @@ LATENT_DIMS = (2, 5, 10, 20)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--max-samples", type=float, default=3e6, help="training samples of the N_z = 2 model")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: all cores)")
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs")
-    parser.add_argument("--results", type=Path, default=ROOT / "results")
+    script_arguments(parser, runs=ROOT / "runs", results=ROOT / "results")
     args = parser.parse_args()
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    use_threads(args.threads)
     start = time.perf_counter()
     (x_train, _), (x_test, _) = vaelib.load_mnist()
     rows = aevb_curve(args.runs / "manifolds" / "nz2", 2, x_train, x_test, int(args.max_samples), seed=args.seed)
