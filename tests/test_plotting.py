@@ -71,3 +71,56 @@ def test_latent_manifold_on_a_linear_grid():
     with pytest.raises(ValueError, match="limits"):
         vaelib.latent_manifold(model, limits=(1.0, 1.0))
     plt.close("all")
+
+
+def test_manifold_grid_places_z2_upwards(model2d):
+    grid, values = vaelib.plotting.manifold_grid(model2d, n=4)
+    assert grid.shape == (4, 4, 28, 28) and values.shape == (4,)
+    # row 0 is the top of the plot: the largest z_2; column 0 the smallest z_1
+    top_left = model2d.decode(np.array([[values[0], values[-1]]], np.float32)).mean().numpy()[0]
+    np.testing.assert_allclose(grid[0, 0], top_left, atol=1e-6)
+    fig = vaelib.plotting.manifold_figure(grid, values)
+    assert fig.axes[0].images[0].get_array().shape == (4 * 28, 4 * 28)
+    with pytest.raises(ValueError, match="grid"):
+        vaelib.plotting.manifold_figure(grid[:3], values)
+    plt.close("all")
+
+
+def test_image_panels_accepts_uint8_and_floats(binary_batch):
+    fig = vaelib.plotting.image_panels({"a": binary_batch[:6], "b": (binary_batch[:4] * 255).astype(np.uint8)}, ncols=3)
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
+    assert fig.axes[0].images[0].get_array().shape == (2 * 29 - 1, 3 * 29 - 1)
+    assert fig.axes[1].images[0].get_array().max() <= 1.0
+    with pytest.raises(ValueError, match="at least one"):
+        vaelib.plotting.image_panels({})
+    plt.close("all")
+
+
+def test_aevb_fig2_figure_has_a_log_panel_per_latent_dim():
+    rows = [
+        {"n_z": n, "samples": s, "train_bound": -100.0 - n, "test_bound": -101.0 - n}
+        for n in (3, 20)
+        for s in (10_000, 100_000)
+    ]
+    fig = vaelib.plotting.aevb_fig2_figure(rows)
+    assert len(fig.axes) == 2 and all(ax.get_xscale() == "log" for ax in fig.axes)
+    assert fig.axes[0].get_ylabel() == "lower bound per datapoint (nats)"
+    assert fig.axes[0].get_xlabel() == "training samples evaluated" and len(fig.axes[0].lines) == 2
+    with pytest.raises(ValueError, match="test_bound"):
+        vaelib.plotting.aevb_fig2_figure([{"n_z": 3, "samples": 1, "train_bound": 1.0}])
+    plt.close("all")
+
+
+def test_bound_vs_k_and_rate_distortion_figures():
+    table = {"objective": np.array(["elbo"] * 3), "k": np.array([1, 50, 5000]), "test_log_likelihood": [-92, -90, -89]}
+    fig = vaelib.plotting.bound_vs_k_figure(table, published={"elbo": -86.76})
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and "$k$" in ax.get_xlabel() and ax.get_ylabel()
+    assert len(ax.lines) == 2  # our curve and the published marker
+    fig = vaelib.plotting.rate_distortion_figure(
+        {"beta": [0.5, 1, 4], "rate": [30, 25, 10], "distortion": [70, 75, 95]}
+    )
+    assert "rate" in fig.axes[0].get_xlabel() and "distortion" in fig.axes[0].get_ylabel()
+    with pytest.raises(ValueError, match="empty"):
+        vaelib.plotting.rate_distortion_figure({"beta": [], "rate": [], "distortion": []})
+    plt.close("all")
