@@ -165,8 +165,8 @@ def aevb_curve(
         log: print a line per evaluation point.
 
     Returns:
-        One row per evaluation point: ``n_z``, ``samples``, ``train_bound``, ``test_bound`` (nats per
-        datapoint) and ``seconds`` (training time so far).
+        The rows, one per evaluation point, each with ``n_z``, ``samples``, ``train_bound`` and
+        ``test_bound`` (nats per datapoint) and ``seconds`` (training time so far).
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
