@@ -90,12 +90,15 @@ def main() -> None:
 
 
 def collect(runs: Path, results: Path) -> None:
-    """Write results/log_likelihood.csv and .json from every evaluated run."""
+    """Write results/log_likelihood.csv and .json (evaluation and training records) from every evaluated run."""
     rows, records = [], {}
     for name in OBJECTIVES:
         path = runs / name / "evaluation.json"
         if path.exists():
             records[name] = json.loads(path.read_text())
+            training = runs / name / "record.json"  # how the model was trained: command, versions, hardware
+            if training.exists():
+                records[name]["training"] = json.loads(training.read_text())
             for k, value in records[name]["k"].items():
                 rows.append([ARCHITECTURE, name, k, f"{value['mean']:.3f}", f"{records[name]['train_minutes']:.1f}"])
     results.mkdir(parents=True, exist_ok=True)

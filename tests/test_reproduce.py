@@ -158,7 +158,10 @@ def test_committed_log_likelihood_table_is_complete_and_ordered():
         values = [by_k[k] for k in sorted(by_k)]
         assert values == sorted(values), objective
     record = json.loads((RESULTS / "log_likelihood.json").read_text())
-    assert all({"command", "seed", "versions", "hardware", "wall_seconds"} <= set(r) for r in record.values())
+    for entry in record.values():  # how each model was evaluated and how it was trained
+        assert {"command", "seed", "versions", "hardware", "wall_seconds"} <= set(entry)
+        assert {"command", "seed", "versions", "hardware", "wall_seconds"} <= set(entry["training"])
+        assert " train " in entry["training"]["command"] and " evaluate " in entry["command"]
     model = keras.models.load_model(RESULTS / "reference.keras")
     assert isinstance(model, vaelib.VAE) and model.latent_dim == 50
 
