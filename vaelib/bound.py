@@ -146,9 +146,17 @@ def log_weights(
     posterior: tfd.Distribution | None = None,
 ) -> tf.Tensor:
     r"""Log importance weights :math:`\log p(x|z_i) + \log p(z_i) - \log q(z_i|x)`, shape ``(k, N)``."""
+    log_likelihood, log_prior, log_q = _log_densities(model, x, num_samples, seed, posterior)
+    return log_likelihood + log_prior - log_q
+
+
+def _log_densities(
+    model: Any, x: tf.Tensor, num_samples: int, seed: int | tf.Tensor | None, posterior: tfd.Distribution | None
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    r""":math:`\log p(x|z_i)`, :math:`\log p(z_i)`, :math:`\log q(z_i|x)` at k draws from q, each (k, N)."""
     q = model.encode(x) if posterior is None else posterior
     z = q.sample(num_samples, seed=stateless_seed(seed))
-    return model.decode(z).log_prob(x) + model.prior.log_prob(z) - q.log_prob(z)
+    return model.decode(z).log_prob(x), model.prior.log_prob(z), q.log_prob(z)
 
 
 def iwae_bound(
@@ -178,11 +186,9 @@ def iwae_terms(model: Any, x: tf.Tensor, num_samples: int, seed: int | tf.Tensor
     ``kl`` :math:`= \frac1k\sum_i \log q(z_i|x) - \log p(z_i)` and ``elbo`` :math:`= \frac1k\sum_i \log w_i`,
     each of shape ``(N,)`` (``x`` is not re-checked here). Training on ``iwae`` is Burda et al.'s IWAE.
     """
-    q = model.encode(x)
-    z = q.sample(num_samples, seed=stateless_seed(seed))
-    reconstruction = model.decode(z).log_prob(x)
-    kl = q.log_prob(z) - model.prior.log_prob(z)
-    weights = reconstruction - kl
+    reconstruction, log_prior, log_q = _log_densities(model, x, num_samples, seed, None)
+    weights = reconstruction + log_prior - log_q
+    kl = log_q - log_prior
     return {
         "iwae": tf.reduce_logsumexp(weights, axis=0) - math.log(num_samples),
         "elbo": tf.reduce_mean(weights, axis=0),
