@@ -8,6 +8,13 @@ epochs alternate between vaelib and its reference):
   (plain variables, :math:`-\mathcal{L}_B` written out, Adam written out).
 - ``conv``: ``vaelib.VAE.conv`` trained with ``fit``, against a Keras-example-style conv VAE of the same
   architecture (a ``Sampling`` layer and a custom ``train_step``), also trained with ``fit``.
+- ``conv_xla``: vaelib's conv model with its default compilation against the same with XLA on (the
+  reason XLA is off by default for convolutions).
+- ``conv_profile``: where the conv step's time goes. Both conv models are profiled for a few steps;
+  the share of kernel time spent in convolutions (forward, and both backward passes) bounds what any
+  change outside the convolutions can gain: with the same convolutions, vaelib's step cannot be
+  shorter than the reference's convolution time, so its ratio cannot exceed 1 / (reference's share).
+- ``same_results``: the test ELBO after 5 epochs with vaelib's fast defaults and with them off, same seed.
 - ``log_likelihood``: ``vaelib.log_likelihood`` with k = 5000 on the 10,000 test images for a
   784-200-200-50 model, with its wall time and the peak resident memory of a process that does only that.
 
@@ -19,12 +26,14 @@ per case with the ratio to its reference and writes the table, the command, vers
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -198,6 +207,77 @@ def conv_case(x: np.ndarray, epochs: int) -> dict:
     return {"case": "conv", "reference": "Keras-example conv VAE", "reference_ex_s": ref, "vaelib_ex_s": ours}
 
 
+def conv_xla_case(x: np.ndarray, epochs: int) -> dict:
+    """vaelib's conv model as compiled by default (no XLA) against the same model with XLA on."""
+    dataset, examples = batches(x)
+    keras.utils.set_random_seed(0)
+    with_xla = vaelib.VAE.conv()
+    with_xla.compile(optimizer="adam", jit_compile=True)
+    model = vaelib.VAE.conv()
+    model.compile(optimizer="adam")
+    ref, ours = side_by_side(
+        lambda: with_xla.fit(dataset, epochs=1, verbose=0),
+        lambda: model.fit(dataset, epochs=1, verbose=0),
+        epochs,
+        examples,
+    )
+    return {"case": "conv_xla", "reference": "the same with XLA", "reference_ex_s": ref, "vaelib_ex_s": ours}
+
+
+# ----------------------------------------------------------------------------- conv profile
+def kernel_times(train, steps: int) -> collections.Counter:
+    """Seconds spent in each kind of TensorFlow kernel during ``train()``, summed over the executor's threads.
+
+    Read from a ``tf.profiler`` trace: every kernel the executor runs is an event named
+    ``<op name>:<kernel type>`` on a ``tf_Compute`` thread (``ExecutorState::Process`` events enclose them).
+    """
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        train()
+        tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace()
+        space.ParseFromString(next(Path(logdir).rglob("*.xplane.pb")).read_bytes())
+    seconds: collections.Counter = collections.Counter()
+    for plane in space.planes:
+        names = {key: meta.name for key, meta in plane.event_metadata.items()}
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):
+                continue
+            for event in line.events:
+                name = names.get(event.metadata_id, "")
+                if ":" in name and name != "ExecutorState::Process":
+                    seconds[name.rsplit(":", 1)[1]] += event.duration_ps * 1e-12 / steps
+    return seconds
+
+
+def convolution_share(seconds: collections.Counter) -> float:
+    """The fraction of kernel time in convolution kernels (``Conv2D``, ``Conv2DBackpropInput``/``Filter``)."""
+    total = sum(seconds.values())
+    return sum(s for kernel, s in seconds.items() if "Conv2D" in kernel) / total
+
+
+def conv_profile_case(x: np.ndarray, steps: int) -> dict:
+    dataset = vaelib.make_dataset(x[: steps * BATCH], batch_size=BATCH, drop_remainder=True)
+    keras.utils.set_random_seed(0)
+    reference = KerasExampleVAE()
+    reference.compile(optimizer="adam")
+    model = vaelib.VAE.conv()
+    model.compile(optimizer="adam")
+    out = {"case": "conv_profile", "steps": steps}
+    for label, train in (
+        ("reference", lambda: reference.fit(dataset, epochs=1, verbose=0, shuffle=False)),
+        ("vaelib", lambda: model.fit(dataset, epochs=1, verbose=0)),
+    ):
+        train()  # trace and warm up outside the profile
+        seconds = kernel_times(train, steps)
+        out[f"{label}_kernel_ms_per_step"] = 1e3 * sum(seconds.values())
+        out[f"{label}_convolution_share"] = convolution_share(seconds)
+    out["ratio_ceiling"] = 1.0 / out["reference_convolution_share"]
+    return out
+
+
 # ----------------------------------------------------------------------------- same results
 def same_results_case(x: np.ndarray, epochs: int) -> dict:
     """Test ELBO after ``epochs`` epochs with vaelib's fast defaults and with them switched off, same seed.
@@ -242,13 +322,31 @@ def log_likelihood_case(num_samples: int, num_images: int) -> dict:
 # ----------------------------------------------------------------------------- report
 def markdown_table(record: dict) -> str:
     """The README's performance table, made from a results record (so the two cannot disagree)."""
-    rows = ["| case | vaelib | reference | ratio |", "| --- | --- | --- | --- |"]
-    names = {"mlp": "MLP 784-500-20, `fit`", "conv": "conv (2 stride-2 convolutions each way), `fit`"}
+    hardware, v = record["hardware"], record["versions"]
+    rows = [
+        f"Measured on {hardware['processor']} ({hardware['cpus']} cores), TensorFlow {v['tensorflow']},"
+        f" Keras {v['keras']}, TFP {v['tensorflow_probability']}, by `{record['command']}`:",
+        "",
+        "| case | vaelib | reference | ratio |",
+        "| --- | --- | --- | --- |",
+    ]
+    names = {
+        "mlp": "MLP 784-500-20, `fit`",
+        "conv": "conv (2 stride-2 convolutions each way), `fit`",
+        "conv_xla": "conv, `fit`, without XLA (the default)",
+    }
     for r in record["results"]:
         if r["case"] in names:
             rows.append(
                 f"| {names[r['case']]} | {r['vaelib_ex_s']:,.0f} ex/s"
                 f" | {r['reference']}: {r['reference_ex_s']:,.0f} ex/s | {r['ratio']:.2f} |"
+            )
+        elif r["case"] == "conv_profile":
+            rows.append(
+                f"| conv: the most any change outside the convolutions could give |"
+                f" convolutions {r['vaelib_convolution_share']:.0%} of kernel time"
+                f" | convolutions {r['reference_convolution_share']:.0%} of kernel time"
+                f" | at most {r['ratio_ceiling']:.2f} |"
             )
         elif r["case"] == "log_likelihood":
             rows.append(
@@ -264,7 +362,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tiny", action="store_true", help="a smoke run: 2,000 images, one epoch, k = 10")
     parser.add_argument("--epochs", type=int, default=4, help="timed epochs per case (after one warm-up)")
-    parser.add_argument("--cases", default="mlp,conv,same_results,log_likelihood", help="comma-separated cases to run")
+    parser.add_argument(
+        "--cases",
+        default="mlp,conv,conv_xla,conv_profile,same_results,log_likelihood",
+        help="comma-separated cases to run",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -277,11 +379,22 @@ def main(argv: list[str] | None = None) -> int:
         results.append(mlp_case(x, epochs))
     if "conv" in cases:
         results.append(conv_case(x, epochs))
+    if "conv_xla" in cases:
+        results.append(conv_xla_case(x, max(1, epochs // 2)))
     for r in results:
         r["ratio"] = r["vaelib_ex_s"] / r["reference_ex_s"]
         print(
             f"{r['case']:>5}: vaelib {r['vaelib_ex_s']:8.0f} ex/s, {r['reference']} {r['reference_ex_s']:8.0f} ex/s,"
             f" ratio {r['ratio']:.2f}"
+        )
+    if "conv_profile" in cases:
+        r = conv_profile_case(x, 10 if args.tiny else 100)
+        results.append(r)
+        print(
+            f"conv profile: convolutions take {r['reference_convolution_share']:.0%} of the reference's kernel time"
+            f" and {r['vaelib_convolution_share']:.0%} of vaelib's ({r['reference_kernel_ms_per_step']:.1f} and"
+            f" {r['vaelib_kernel_ms_per_step']:.1f} ms of kernels per step): with the same convolutions the conv"
+            f" ratio cannot exceed {r['ratio_ceiling']:.2f}"
         )
     if "same_results" in cases:
         r = same_results_case(x, 1 if args.tiny else 5)
