@@ -320,6 +320,32 @@ def log_likelihood_case(num_samples: int, num_images: int) -> dict:
 
 
 # ----------------------------------------------------------------------------- report
+def summary(r: dict) -> str:
+    """One printed line for a case's result (and, for a speed comparison, its ratio, stored in ``r``)."""
+    if "reference_ex_s" in r:
+        r["ratio"] = r["vaelib_ex_s"] / r["reference_ex_s"]
+        return (
+            f"{r['case']:>5}: vaelib {r['vaelib_ex_s']:8.0f} ex/s, {r['reference']} {r['reference_ex_s']:8.0f} ex/s,"
+            f" ratio {r['ratio']:.2f}"
+        )
+    if r["case"] == "conv_profile":
+        return (
+            f"conv profile: convolutions take {r['reference_convolution_share']:.0%} of the reference's kernel time"
+            f" and {r['vaelib_convolution_share']:.0%} of vaelib's ({r['reference_kernel_ms_per_step']:.1f} and"
+            f" {r['vaelib_kernel_ms_per_step']:.1f} ms of kernels per step): with the same convolutions the conv"
+            f" ratio cannot exceed {r['ratio_ceiling']:.2f}"
+        )
+    if r["case"] == "same_results":
+        return (
+            f"same results: test ELBO after {r['epochs']} epochs {r['fast_test_elbo']:.2f} nats with the fast"
+            f" defaults, {r['plain_test_elbo']:.2f} without (jit off, one step per call)"
+        )
+    return (
+        f"log_likelihood: k = {r['k']} on {r['images']} test images in {r['seconds']:.1f} s,"
+        f" peak RSS {r['peak_rss_mb']:.0f} MB"
+    )
+
+
 def markdown_table(record: dict) -> str:
     """The README's performance table, made from a results record (so the two cannot disagree)."""
     hardware, v = record["hardware"], record["versions"]
@@ -371,45 +397,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     cases = args.cases.split(",")
-    x = training_data(args.tiny)
     epochs = 1 if args.tiny else args.epochs
-
+    tiny = args.tiny
+    runs = {
+        "mlp": lambda: mlp_case(x, epochs),
+        "conv": lambda: conv_case(x, epochs),
+        "conv_xla": lambda: conv_xla_case(x, max(1, epochs // 2)),
+        "conv_profile": lambda: conv_profile_case(x, 10 if tiny else 100),
+        "same_results": lambda: same_results_case(x, 1 if tiny else 5),
+        "log_likelihood": lambda: log_likelihood_case(10 if tiny else 5000, 200 if tiny else 10_000),
+    }
+    unknown = sorted(set(cases) - set(runs))
+    if unknown:
+        parser.error(f"unknown case(s) {', '.join(unknown)}; the cases are {', '.join(runs)}")
+    x = training_data(tiny)
     results = []
-    if "mlp" in cases:
-        results.append(mlp_case(x, epochs))
-    if "conv" in cases:
-        results.append(conv_case(x, epochs))
-    if "conv_xla" in cases:
-        results.append(conv_xla_case(x, max(1, epochs // 2)))
-    for r in results:
-        r["ratio"] = r["vaelib_ex_s"] / r["reference_ex_s"]
-        print(
-            f"{r['case']:>5}: vaelib {r['vaelib_ex_s']:8.0f} ex/s, {r['reference']} {r['reference_ex_s']:8.0f} ex/s,"
-            f" ratio {r['ratio']:.2f}"
-        )
-    if "conv_profile" in cases:
-        r = conv_profile_case(x, 10 if args.tiny else 100)
-        results.append(r)
-        print(
-            f"conv profile: convolutions take {r['reference_convolution_share']:.0%} of the reference's kernel time"
-            f" and {r['vaelib_convolution_share']:.0%} of vaelib's ({r['reference_kernel_ms_per_step']:.1f} and"
-            f" {r['vaelib_kernel_ms_per_step']:.1f} ms of kernels per step): with the same convolutions the conv"
-            f" ratio cannot exceed {r['ratio_ceiling']:.2f}"
-        )
-    if "same_results" in cases:
-        r = same_results_case(x, 1 if args.tiny else 5)
-        results.append(r)
-        print(
-            f"same results: test ELBO after {r['epochs']} epochs {r['fast_test_elbo']:.2f} nats with the fast"
-            f" defaults, {r['plain_test_elbo']:.2f} without (jit off, one step per call)"
-        )
-    if "log_likelihood" in cases:
-        r = log_likelihood_case(10 if args.tiny else 5000, 200 if args.tiny else 10_000)
-        results.append(r)
-        print(
-            f"log_likelihood: k = {r['k']} on {r['images']} test images in {r['seconds']:.1f} s,"
-            f" peak RSS {r['peak_rss_mb']:.0f} MB"
-        )
+    for name, run in runs.items():
+        if name in cases:
+            results.append(run())
+            print(summary(results[-1]))
     if args.out:
         record = {
             "command": " ".join([Path(sys.executable).name, *sys.argv]),

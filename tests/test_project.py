@@ -120,13 +120,26 @@ def test_chapters_follow_the_book_structure():
             assert heading in text, f"{path.name} lacks {heading!r}"
 
 
-def test_readme_performance_table_is_the_committed_benchmark_result():
-    """The README's table is made from benchmarks/results.json by the benchmark's own formatter."""
+def _train_speed():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("train_speed", ROOT / "benchmarks" / "train_speed.py")
     train_speed = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(train_speed)
+    return train_speed
+
+
+def test_readme_performance_table_is_the_committed_benchmark_result():
+    """The README's table is made from benchmarks/results.json by the benchmark's own formatter."""
     record = json.loads((ROOT / "benchmarks" / "results.json").read_text())
     assert {"command", "versions", "hardware", "results"} <= set(record)
-    assert train_speed.markdown_table(record) in (ROOT / "README.md").read_text()
+    table = _train_speed().markdown_table(record)
+    assert table in (ROOT / "README.md").read_text()
+    assert len(table.splitlines()) == 4 + len(record["results"]) - 1  # every case but same_results has a row
+
+
+def test_benchmark_rejects_an_unknown_case(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _train_speed().main(["--cases", "mlp,cnov"])
+    assert exit_info.value.code == 2
+    assert "unknown case(s) cnov" in capsys.readouterr().err
