@@ -41,6 +41,26 @@ class Autoencoder(VAE):
     def encoder_outputs(self, x: Any, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
         raise TypeError("a deterministic autoencoder has no encoder variance; use encode(x).mean()")
 
+    def compile(
+        self, optimizer: str | keras.optimizers.Optimizer = "adam", weight_decay: float = 0.0, **kwargs: Any
+    ) -> None:
+        r"""Configure training on :math:`-\log p(x|f(x))` (plus ``weight_decay``, as for :class:`~vaelib.VAE`).
+
+        The VAE's options for the bound (``num_samples``, ``kl``, ``beta``, ``objective``) mean nothing
+        here: there is no :math:`q(z|x)` to sample and no KL term, so they are refused.
+        """
+        given = sorted(set(kwargs) & {"num_samples", "kl", "beta", "objective"})
+        if given:
+            raise TypeError(f"an Autoencoder trains on the reconstruction alone; it takes no {', '.join(given)}")
+        super().compile(optimizer=optimizer, weight_decay=weight_decay, **kwargs)
+
+    def get_compile_config(self) -> dict[str, Any] | None:
+        config = super().get_compile_config()
+        if config is not None:
+            for option in ("num_samples", "kl", "beta", "objective"):
+                config.pop(option, None)
+        return config
+
     def _objective(self, x: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         reconstruction = self.decode(self.encode(x).mean()).log_prob(x)
         return -tf.reduce_mean(reconstruction), {"reconstruction": reconstruction}
