@@ -44,7 +44,7 @@ class Autoencoder(VAE):
     def compile(
         self, optimizer: str | keras.optimizers.Optimizer = "adam", weight_decay: float = 0.0, **kwargs: Any
     ) -> None:
-        r"""Configure training on :math:`-\log p(x|f(x))` (plus ``weight_decay``, as for :class:`~vaelib.VAE`).
+        r"""Configure training on :math:`-\log p(x|f(x))` (plus ``weight_decay``, as for :class:`~vaelib.model.VAE`).
 
         The VAE's options for the bound (``num_samples``, ``kl``, ``beta``, ``objective``) mean nothing
         here: there is no :math:`q(z|x)` to sample and no KL term, so they are refused.
