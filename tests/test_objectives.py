@@ -89,6 +89,11 @@ def test_weight_decay_must_be_finite_and_non_negative(value):
 def test_compile_options_survive_saving(tmp_path):
     model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
     model.compile(optimizer="adagrad", objective="iwae", num_samples=5, weight_decay=1e-4)
+    x = (np.random.default_rng(0).random((20, 28, 28)) < 0.5).astype("float32")
+    model.fit(x, batch_size=10, epochs=1, verbose=0)  # two steps: the optimizer has state to save
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
     assert (loaded.objective, loaded.num_samples, loaded.weight_decay) == ("iwae", 5, 1e-4)
+    assert int(loaded.optimizer.iterations) == 2
+    for saved, restored in zip(model.optimizer.variables, loaded.optimizer.variables):
+        np.testing.assert_array_equal(saved.numpy(), restored.numpy())
