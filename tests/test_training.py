@@ -13,7 +13,7 @@ import pytest
 
 import vaelib
 from vaelib.cli import build_parser
-from vaelib.training import read_state, resume
+from vaelib.training import load_checkpoint, read_state, resume
 
 
 def small_model():
@@ -48,6 +48,20 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path, binary_batch):
     (tmp_path / "state.json").write_text("{not json")
     with pytest.raises(ValueError, match="corrupt"):
         resume(small_model(), tmp_path)
+
+
+def test_load_checkpoint_needs_a_compiled_model_of_the_same_shape(tmp_path, binary_batch):
+    vaelib.train(small_model(), vaelib.make_dataset(binary_batch, 8), epochs=1, run_dir=tmp_path, verbose=0)
+    checkpoint = tmp_path / read_state(tmp_path)["checkpoint"]
+    with pytest.raises(ValueError, match="compile"):
+        load_checkpoint(vaelib.VAE.mlp(latent_dim=2, hidden_units=(16,)), checkpoint)
+    wider = vaelib.VAE.mlp(latent_dim=2, hidden_units=(32,))
+    wider.compile(optimizer="adam")
+    with pytest.raises(ValueError, match="different model"):
+        load_checkpoint(wider, checkpoint)
+    same = small_model()
+    load_checkpoint(same, checkpoint)
+    assert int(same.optimizer.iterations) == 2  # one epoch of 2 batches
 
 
 def test_nan_loss_stops_training_with_a_clear_error(tmp_path, binary_batch):

@@ -37,7 +37,7 @@ from vaelib._checks import check_positive_int
 from vaelib.bound import elbo, elbo_terms
 from vaelib.data import fixed_binarize, make_dataset
 from vaelib.model import VAE
-from vaelib.training import _write_atomically
+from vaelib.training import _write_atomically, load_checkpoint
 
 __all__ = [
     "FIG2_LATENT_DIMS",
@@ -185,8 +185,7 @@ def aevb_curve(
     model = paper_model(latent_dim, state["step_size"], len(x_train))
     done = state["rows"][-1]["samples"] if state["rows"] else 0
     if done:
-        model.optimizer.build(model.trainable_variables)
-        model.load_weights(run_dir / WEIGHTS_FILE)
+        load_checkpoint(model, run_dir / WEIGHTS_FILE)
     train_eval, test_eval = fixed_binarize(x_train, seed), fixed_binarize(x_test, seed)
     seconds = state["rows"][-1]["seconds"] if state["rows"] else 0.0
     for index, target in enumerate(points):
@@ -262,8 +261,7 @@ def train_for(
     run_dir.mkdir(parents=True, exist_ok=True)
     state = _read_state(run_dir) or {"epochs": 0, "seconds": 0.0, "loss": []}
     if state["epochs"]:
-        model.optimizer.build(model.trainable_variables)
-        model.load_weights(run_dir / WEIGHTS_FILE)
+        load_checkpoint(model, run_dir / WEIGHTS_FILE)
     while state["seconds"] < 60.0 * minutes:
         ds = make_dataset(x_train, batch_size, binarize="dynamic", seed=seed * 100_000 + state["epochs"])
         model.optimizer.learning_rate.assign(burda_learning_rate(state["epochs"]))

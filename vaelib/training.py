@@ -22,7 +22,7 @@ import keras
 
 from vaelib._checks import check_positive_int
 
-__all__ = ["train", "resume", "EpochCheckpoint", "StopOnNaN"]
+__all__ = ["train", "resume", "load_checkpoint", "EpochCheckpoint", "StopOnNaN"]
 
 STATE_FILE = "state.json"
 HISTORY_FILE = "history.csv"
@@ -59,18 +59,27 @@ def resume(model: keras.Model, run_dir: str | os.PathLike) -> tuple[int, dict[st
     state = read_state(run_dir)
     if state is None:
         return 0, {}
-    path = Path(run_dir) / state["checkpoint"]
+    load_checkpoint(model, Path(run_dir) / state["checkpoint"])
+    return int(state["epoch"]), {k: list(v) for k, v in state["history"].items()}
+
+
+def load_checkpoint(model: keras.Model, path: str | os.PathLike) -> None:
+    """Load a checkpoint's weights and optimizer state into ``model`` (compiled, of the same architecture).
+
+    Raises:
+        ValueError: the model is not compiled, or the checkpoint is missing, corrupt or from a different model.
+    """
+    path = Path(path)
     if getattr(model, "optimizer", None) is None:
         raise ValueError("compile() the model before resuming it, so the optimizer state can be restored")
-    model.optimizer.build(model.trainable_variables)
+    model.optimizer.build(model.trainable_variables)  # create the slots the checkpoint fills
     try:
         model.load_weights(path)
     except Exception as err:  # h5py/keras raise many types for truncated or mismatched files
         raise ValueError(
             f"cannot restore the checkpoint {path}: it is missing, corrupt or from a different model ({err}). "
-            f"Delete the run directory {run_dir} to start again."
+            f"Delete the run directory {path.parent} to start again."
         ) from err
-    return int(state["epoch"]), {k: list(v) for k, v in state["history"].items()}
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
