@@ -77,6 +77,17 @@ def side_by_side(reference_epoch, vaelib_epoch, epochs: int, examples: int) -> t
     return epochs * examples / seconds[0], epochs * examples / seconds[1]
 
 
+def speed_result(case: str, reference: str, reference_ex_s: float, vaelib_ex_s: float) -> dict:
+    """A speed comparison's record: both rates (examples per second) and vaelib's ratio to the reference."""
+    return {
+        "case": case,
+        "reference": reference,
+        "reference_ex_s": reference_ex_s,
+        "vaelib_ex_s": vaelib_ex_s,
+        "ratio": vaelib_ex_s / reference_ex_s,
+    }
+
+
 # ----------------------------------------------------------------------------- MLP reference
 class PlainTFVAE(tf.Module):
     r"""The paper's MLP VAE as plain TensorFlow: variables, a ``tf.function`` step, Adam by hand.
@@ -141,7 +152,7 @@ def mlp_case(x: np.ndarray, epochs: int) -> dict:
         model.fit(dataset, epochs=1, verbose=0)
 
     ref, ours = side_by_side(reference_epoch, vaelib_epoch, epochs, examples)
-    return {"case": "mlp", "reference": "plain TF tf.function step", "reference_ex_s": ref, "vaelib_ex_s": ours}
+    return speed_result("mlp", "plain TF tf.function step", ref, ours)
 
 
 # ----------------------------------------------------------------------------- conv reference
@@ -204,7 +215,7 @@ def conv_case(x: np.ndarray, epochs: int) -> dict:
         epochs,
         examples,
     )
-    return {"case": "conv", "reference": "Keras-example conv VAE", "reference_ex_s": ref, "vaelib_ex_s": ours}
+    return speed_result("conv", "Keras-example conv VAE", ref, ours)
 
 
 def conv_xla_case(x: np.ndarray, epochs: int) -> dict:
@@ -221,7 +232,7 @@ def conv_xla_case(x: np.ndarray, epochs: int) -> dict:
         epochs,
         examples,
     )
-    return {"case": "conv_xla", "reference": "the same with XLA", "reference_ex_s": ref, "vaelib_ex_s": ours}
+    return speed_result("conv_xla", "the same with XLA", ref, ours)
 
 
 # ----------------------------------------------------------------------------- conv profile
@@ -321,9 +332,8 @@ def log_likelihood_case(num_samples: int, num_images: int) -> dict:
 
 # ----------------------------------------------------------------------------- report
 def summary(r: dict) -> str:
-    """One printed line for a case's result (and, for a speed comparison, its ratio, stored in ``r``)."""
+    """One printed line for a case's result."""
     if "reference_ex_s" in r:
-        r["ratio"] = r["vaelib_ex_s"] / r["reference_ex_s"]
         return (
             f"{r['case']:>5}: vaelib {r['vaelib_ex_s']:8.0f} ex/s, {r['reference']} {r['reference_ex_s']:8.0f} ex/s,"
             f" ratio {r['ratio']:.2f}"

@@ -22,6 +22,8 @@ tfd = tfp.distributions
 
 __all__ = ["Autoencoder"]
 
+BOUND_OPTIONS = ("num_samples", "kl", "beta", "objective")  # VAE.compile's options that an autoencoder lacks
+
 
 @keras.saving.register_keras_serializable(package="vaelib")
 class Autoencoder(VAE):
@@ -49,7 +51,7 @@ class Autoencoder(VAE):
         The VAE's options for the bound (``num_samples``, ``kl``, ``beta``, ``objective``) mean nothing
         here: there is no :math:`q(z|x)` to sample and no KL term, so they are refused.
         """
-        given = sorted(set(kwargs) & {"num_samples", "kl", "beta", "objective"})
+        given = [option for option in BOUND_OPTIONS if option in kwargs]
         if given:
             raise TypeError(f"an Autoencoder trains on the reconstruction alone; it takes no {', '.join(given)}")
         super().compile(optimizer=optimizer, weight_decay=weight_decay, **kwargs)
@@ -57,7 +59,7 @@ class Autoencoder(VAE):
     def get_compile_config(self) -> dict[str, Any] | None:
         config = super().get_compile_config()
         if config is not None:
-            for option in ("num_samples", "kl", "beta", "objective"):
+            for option in BOUND_OPTIONS:
                 config.pop(option, None)
         return config
 
