@@ -77,6 +77,24 @@ def side_by_side(reference_epoch, vaelib_epoch, epochs: int, examples: int) -> t
     return epochs * examples / seconds[0], epochs * examples / seconds[1]
 
 
+def fit_epoch(model: keras.Model, dataset: tf.data.Dataset):
+    """One epoch of ``model.fit`` on ``dataset``, as a function of no arguments (to time or to profile)."""
+    return lambda: model.fit(dataset, epochs=1, verbose=0, shuffle=False)
+
+
+def compiled(model: keras.Model, **options) -> keras.Model:
+    """``model``, compiled with Adam (and ``options``, e.g. ``jit_compile``)."""
+    model.compile(optimizer="adam", **options)
+    return model
+
+
+def keras_case(case: str, reference_name: str, reference: keras.Model, model: keras.Model, x, epochs: int) -> dict:
+    """Two compiled Keras models trained with ``fit`` side by side on the same batches of ``x``."""
+    dataset, examples = batches(x)
+    ref, ours = side_by_side(fit_epoch(reference, dataset), fit_epoch(model, dataset), epochs, examples)
+    return speed_result(case, reference_name, ref, ours)
+
+
 def speed_result(case: str, reference: str, reference_ex_s: float, vaelib_ex_s: float) -> dict:
     """A speed comparison's record: both rates (examples per second) and vaelib's ratio to the reference."""
     return {
@@ -145,13 +163,8 @@ def mlp_case(x: np.ndarray, epochs: int) -> dict:
             reference.step(batch)
 
     keras.utils.set_random_seed(0)
-    model = vaelib.VAE.mlp()
-    model.compile(optimizer="adam")
-
-    def vaelib_epoch():
-        model.fit(dataset, epochs=1, verbose=0)
-
-    ref, ours = side_by_side(reference_epoch, vaelib_epoch, epochs, examples)
+    model = compiled(vaelib.VAE.mlp())
+    ref, ours = side_by_side(reference_epoch, fit_epoch(model, dataset), epochs, examples)
     return speed_result("mlp", "plain TF tf.function step", ref, ours)
 
 
@@ -202,37 +215,21 @@ class KerasExampleVAE(keras.Model):
         return {"loss": self.loss_tracker.result()}
 
 
-def conv_case(x: np.ndarray, epochs: int) -> dict:
-    dataset, examples = batches(x)
+def conv_models() -> tuple[keras.Model, keras.Model]:
+    """The Keras-example conv VAE and vaelib's conv model, both compiled, from seed 0."""
     keras.utils.set_random_seed(0)
-    reference = KerasExampleVAE()
-    reference.compile(optimizer="adam")
-    model = vaelib.VAE.conv()
-    model.compile(optimizer="adam")
-    ref, ours = side_by_side(
-        lambda: reference.fit(dataset, epochs=1, verbose=0, shuffle=False),
-        lambda: model.fit(dataset, epochs=1, verbose=0),
-        epochs,
-        examples,
-    )
-    return speed_result("conv", "Keras-example conv VAE", ref, ours)
+    return compiled(KerasExampleVAE()), compiled(vaelib.VAE.conv())
+
+
+def conv_case(x: np.ndarray, epochs: int) -> dict:
+    return keras_case("conv", "Keras-example conv VAE", *conv_models(), x, epochs)
 
 
 def conv_xla_case(x: np.ndarray, epochs: int) -> dict:
     """vaelib's conv model as compiled by default (no XLA) against the same model with XLA on."""
-    dataset, examples = batches(x)
     keras.utils.set_random_seed(0)
-    with_xla = vaelib.VAE.conv()
-    with_xla.compile(optimizer="adam", jit_compile=True)
-    model = vaelib.VAE.conv()
-    model.compile(optimizer="adam")
-    ref, ours = side_by_side(
-        lambda: with_xla.fit(dataset, epochs=1, verbose=0),
-        lambda: model.fit(dataset, epochs=1, verbose=0),
-        epochs,
-        examples,
-    )
-    return speed_result("conv_xla", "the same with XLA", ref, ours)
+    with_xla = compiled(vaelib.VAE.conv(), jit_compile=True)
+    return keras_case("conv_xla", "the same with XLA", with_xla, compiled(vaelib.VAE.conv()), x, epochs)
 
 
 # ----------------------------------------------------------------------------- conv profile
@@ -271,16 +268,9 @@ def convolution_share(seconds: collections.Counter) -> float:
 
 def conv_profile_case(x: np.ndarray, steps: int) -> dict:
     dataset = vaelib.make_dataset(x[: steps * BATCH], batch_size=BATCH, drop_remainder=True)
-    keras.utils.set_random_seed(0)
-    reference = KerasExampleVAE()
-    reference.compile(optimizer="adam")
-    model = vaelib.VAE.conv()
-    model.compile(optimizer="adam")
+    reference, model = conv_models()
     out = {"case": "conv_profile", "steps": steps}
-    for label, train in (
-        ("reference", lambda: reference.fit(dataset, epochs=1, verbose=0, shuffle=False)),
-        ("vaelib", lambda: model.fit(dataset, epochs=1, verbose=0)),
-    ):
+    for label, train in (("reference", fit_epoch(reference, dataset)), ("vaelib", fit_epoch(model, dataset))):
         train()  # trace and warm up outside the profile
         seconds = kernel_times(train, steps)
         out[f"{label}_kernel_ms_per_step"] = 1e3 * sum(seconds.values())
