@@ -62,6 +62,9 @@ def test_aevb_curve_resumes_where_it_stopped(tmp_path, mnist):
     assert more[-1]["train_bound"] > first[0]["train_bound"]  # the bound rises with training
     with pytest.raises(ValueError, match="other settings"):
         reproduce.aevb_curve(tmp_path, 5, x_train, x_test, max_samples=8000, first=2000)
+    (tmp_path / "state.json").write_text(json.dumps({"n_z": 3, "seed": 0}))  # no step size, no rows
+    with pytest.raises(ValueError, match="corrupt"):
+        reproduce.aevb_curve(tmp_path, 3, x_train, x_test, max_samples=8000, first=2000)
 
 
 def test_step_size_is_chosen_by_the_training_bound(mnist):

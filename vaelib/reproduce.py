@@ -37,7 +37,7 @@ from vaelib._checks import check_positive_int
 from vaelib.bound import elbo, elbo_terms
 from vaelib.data import fixed_binarize, make_dataset
 from vaelib.model import VAE
-from vaelib.training import _write_atomically, load_checkpoint
+from vaelib.training import STATE_FILE, _write_atomically, load_checkpoint, read_state
 
 __all__ = [
     "FIG2_LATENT_DIMS",
@@ -64,7 +64,6 @@ ADAGRAD_STEP_SIZES = (0.01, 0.02, 0.1)
 PAPER_INIT = {"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.01}}
 REPOSITORY_URL = "https://github.com/vae-book/vae-book"  # as in the book's _config.yml (a test keeps them equal)
 RESULTS_ENV = "VAELIB_RESULTS"
-STATE_FILE = "state.json"
 WEIGHTS_FILE = "checkpoint.weights.h5"
 SEGMENT_QUANTUM = 2000  # training samples: 20 minibatches of 100, one call into the compiled loop
 
@@ -130,16 +129,6 @@ def choose_step_size(
     return best, scores
 
 
-def _read_state(run_dir: Path) -> dict[str, Any] | None:
-    path = run_dir / STATE_FILE
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except ValueError as err:
-        raise ValueError(f"{path} is corrupt ({err}); delete {run_dir} to start the run again") from err
-
-
 def aevb_curve(
     run_dir: str | os.PathLike,
     latent_dim: int,
@@ -171,7 +160,7 @@ def aevb_curve(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     points = evaluation_points(max_samples, first)
-    state = _read_state(run_dir)
+    state = read_state(run_dir, {"n_z": int, "seed": int, "step_size": float, "rows": list})
     if state is None:
         scores = None
         if step_size is None:
@@ -259,7 +248,11 @@ def train_for(
         raise ValueError(f"minutes must be positive, got {minutes}")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    state = _read_state(run_dir) or {"epochs": 0, "seconds": 0.0, "loss": []}
+    state = read_state(run_dir, {"epochs": int, "seconds": float, "loss": list}) or {
+        "epochs": 0,
+        "seconds": 0.0,
+        "loss": [],
+    }
     if state["epochs"]:
         load_checkpoint(model, run_dir / WEIGHTS_FILE)
     while state["seconds"] < 60.0 * minutes:

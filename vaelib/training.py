@@ -15,6 +15,7 @@ import csv
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from vaelib._checks import check_positive_int
 __all__ = ["train", "resume", "load_checkpoint", "EpochCheckpoint", "StopOnNaN"]
 
 STATE_FILE = "state.json"
+STATE_FIELDS = {"epoch": int, "checkpoint": str, "history": dict}  # what train() keeps in state.json
 HISTORY_FILE = "history.csv"
 MODEL_FILE = "model.keras"
 
@@ -35,14 +37,20 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def read_state(run_dir: str | os.PathLike) -> dict[str, Any] | None:
-    """The saved training state of ``run_dir``, or ``None`` if it has none yet."""
+def read_state(run_dir: str | os.PathLike, fields: Mapping[str, type] = STATE_FIELDS) -> dict[str, Any] | None:
+    """The saved training state of ``run_dir``, or ``None`` if it has none yet.
+
+    Raises:
+        ValueError: ``state.json`` is not JSON, or lacks one of ``fields`` (name -> type) or has it
+            of another type.
+    """
     path = Path(run_dir) / STATE_FILE
     if not path.exists():
         return None
     try:
         state = json.loads(path.read_text())
-        int(state["epoch"]), str(state["checkpoint"]), dict(state["history"])
+        for name, kind in fields.items():
+            kind(state[name])
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{path} is corrupt ({err}); delete the run directory {run_dir} to start again") from err
     return state
