@@ -54,3 +54,15 @@ def test_glue_prints_outside_a_book_build(capsys, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_myst_nb)
     vaelib.glue("answer", np.float64(42.5))
     assert capsys.readouterr().out == "answer = 42.5\n"  # a plain number, not np.float64(42.5)
+    vaelib.glue("hidden_in_the_book", 3, display=False)  # the prose's role is raw here: show the value
+    assert capsys.readouterr().out == "hidden_in_the_book = 3\n"
+
+
+def test_show_source_is_the_code_that_runs():
+    shown = vaelib.notebook.show_source(vaelib.VAE.encode, vaelib.elbo_terms).data
+    assert shown.startswith("```python\ndef encode(self, x") and shown.endswith("\n```")
+    assert "def elbo_terms(" in shown and "q.sample(num_samples" in shown  # the bound's own lines
+    with pytest.raises(TypeError, match="at least one"):
+        vaelib.notebook.show_source()
+    with pytest.raises(TypeError, match="functions, methods or classes"):
+        vaelib.notebook.show_source(42)

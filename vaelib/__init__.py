@@ -24,7 +24,7 @@ from vaelib.gradients import gradient_moments, reparameterization_gradient, scor
 from vaelib.kl import diagonal_gaussian, gaussian_kl, monte_carlo_kl
 from vaelib.linear_gaussian import LinearGaussianModel
 from vaelib.model import VAE
-from vaelib.notebook import glue
+from vaelib.notebook import glue, show_source
 from vaelib.plotting import (
     image_grid,
     interpolation_figure,
@@ -64,6 +64,7 @@ __all__ = [
     "reparameterization_gradient",
     "reproduce",
     "score_function_gradient",
+    "show_source",
     "train",
     "training_curves",
 ]

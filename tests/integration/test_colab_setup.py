@@ -8,13 +8,16 @@ A fresh virtual environment gets Colab's preinstalled stack (TensorFlow 2.20, TF
 matplotlib, a Jupyter kernel). vaelib is built into a wheel, and a chapter is executed in quick mode from
 a folder outside the source tree, with ``VAELIB_INSTALL_SOURCE`` pointing its setup cell at the wheel: the
 same ``pip install`` the cell runs in Colab, from a local file instead of the repository. The test checks
-the chapter runs and that the setup cell added vaelib and nothing else (in particular, that it did not
-reinstall or upgrade TensorFlow).
+the chapter runs, that the setup cell added vaelib and nothing else (in particular, that it did not
+reinstall or upgrade TensorFlow), and that every value the prose quotes through ``{glue:text}`` is printed
+beside its computation, since without myst_nb the prose shows only the raw role.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -40,8 +43,10 @@ import sys, nbformat
 from nbclient import NotebookClient
 nb = nbformat.read(sys.argv[1], as_version=4)
 NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": sys.argv[2]}}).execute()
+nbformat.write(nb, sys.argv[1])  # executed, for the checks below
 print(nb.cells[1].outputs[-1].get("text", ""))  # the setup cell's version line
 """
+GLUE_ROLE = re.compile(r"\{glue:text\}`([A-Za-z0-9_]+)")
 
 
 def _freeze(python: Path) -> set[str]:
@@ -78,6 +83,13 @@ def test_chapter_installs_vaelib_from_a_wheel_and_nothing_else(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "quick mode: True" in result.stdout, result.stdout
+
+    # Without myst_nb the prose shows raw {glue:text} roles: every value it quotes must be printed
+    cells = json.loads(notebook.read_text())["cells"]
+    quoted = {key for c in cells if c["cell_type"] == "markdown" for key in GLUE_ROLE.findall("".join(c["source"]))}
+    shown = "".join(o.get("text", "") for c in cells if c["cell_type"] == "code" for o in c.get("outputs", []))
+    assert quoted, f"{CHAPTER} quotes no computed value"
+    assert not [key for key in quoted if f"{key} = " not in shown], "values not visible without myst_nb"
 
     added = _freeze(python) - before
     assert [p.split("==")[0].split(" @ ")[0] for p in added] == ["vaelib"], f"the setup cell changed: {added}"
