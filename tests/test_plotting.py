@@ -117,6 +117,12 @@ def test_bound_vs_k_and_rate_distortion_figures():
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and "$k$" in ax.get_xlabel() and ax.get_ylabel()
     assert len(ax.lines) == 2  # our curve and the published marker
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["trained with elbo", "elbo, Burda et al. (2015)"]
+    fig = vaelib.plotting.bound_vs_k_figure(
+        table, published={"elbo": -86.76}, labels={"elbo": "ELBO, 60 min"}, published_label="published, 3,280 passes"
+    )
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["ELBO, 60 min", "elbo, published, 3,280 passes"]  # budgets can be stated in the legend
     fig = vaelib.plotting.rate_distortion_figure(
         {"beta": [0.5, 1, 4], "rate": [30, 25, 10], "distortion": [70, 75, 95]}
     )
@@ -124,3 +130,21 @@ def test_bound_vs_k_and_rate_distortion_figures():
     with pytest.raises(ValueError, match="empty"):
         vaelib.plotting.rate_distortion_figure({"beta": [], "rate": [], "distortion": []})
     plt.close("all")
+
+
+def test_grid_smoothness_measures_how_alike_neighbours_are():
+    rng = np.random.default_rng(0)
+    u = np.linspace(0, 1, 10)
+    smooth = np.broadcast_to((u[:, None] + u[None, :])[:, :, None, None], (10, 10, 4, 4))  # a ramp
+    shuffled = rng.permutation(smooth.reshape(100, 4, 4)).reshape(10, 10, 4, 4)
+    noise = rng.random((10, 10, 4, 4))
+    assert vaelib.plotting.grid_smoothness(smooth) < 0.1
+    assert vaelib.plotting.grid_smoothness(shuffled) > 0.6  # the same images, neighbours at random
+    # independent images: neighbours are exactly as alike as any pair, in expectation (400 pairs: +-0.1)
+    assert abs(vaelib.plotting.grid_smoothness(noise) - 1) < 0.1
+    with pytest.raises(ValueError, match="the same"):
+        vaelib.plotting.grid_smoothness(np.ones((3, 3, 2, 2)))
+    with pytest.raises(ValueError, match="shape"):
+        vaelib.plotting.grid_smoothness(np.ones((3, 4, 2, 2)))
+    with pytest.raises(ValueError, match="NaN"):
+        vaelib.plotting.grid_smoothness(np.full((2, 2, 1, 1), np.nan))

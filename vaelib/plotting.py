@@ -22,6 +22,7 @@ __all__ = [
     "latent_manifold",
     "manifold_grid",
     "manifold_figure",
+    "grid_smoothness",
     "latent_scatter",
     "interpolation_figure",
     "training_curves",
@@ -153,6 +154,30 @@ def manifold_figure(grid: Any, values: Any) -> Figure:
     return fig
 
 
+def grid_smoothness(grid: Any) -> float:
+    r"""How alike neighbouring images of a manifold grid are, relative to any two of its images.
+
+    For a grid of shape ``(n, n, H, W)`` (as :func:`manifold_grid` returns), the mean squared difference
+    between horizontally or vertically adjacent images, divided by the mean squared difference between
+    two different images of the grid, :math:`\frac{2 n^2}{n^2 - 1}\sum_{\text{pixels}} \operatorname{Var}`.
+    Near 0: the decoded images change slowly across the latent space; 1: neighbours are no more alike
+    than two images picked at random.
+    """
+    grid = np.asarray(grid, dtype=np.float64)
+    if grid.ndim != 4 or grid.shape[0] != grid.shape[1] or grid.shape[0] < 2:
+        raise ValueError(f"grid must have shape (n, n, H, W) with n >= 2, got {grid.shape}")
+    if not np.isfinite(grid).all():
+        raise ValueError("grid holds NaN or infinite values")
+    images = grid.reshape(-1, grid.shape[2] * grid.shape[3])
+    count = len(images)
+    any_pair = 2 * count / (count - 1) * images.var(axis=0).sum()
+    if any_pair == 0:
+        raise ValueError("all images of the grid are the same: their similarity is undefined")
+    steps = [np.diff(grid, axis=0), np.diff(grid, axis=1)]
+    neighbours = np.mean(np.concatenate([np.sum(d**2, axis=(2, 3)).ravel() for d in steps]))
+    return float(neighbours / any_pair)
+
+
 def latent_manifold(
     model: Any,
     n: int = 20,
@@ -266,12 +291,20 @@ def aevb_fig2_figure(rows: Any) -> Figure:
     return fig
 
 
-def bound_vs_k_figure(rows: Any, published: Mapping[str, float] | None = None) -> Figure:
-    r"""The importance-sampled :math:`\log p(x)` estimate against :math:`k`, one line per training objective.
+def bound_vs_k_figure(
+    rows: Any,
+    published: Mapping[str, float] | None = None,
+    labels: Mapping[str, str] | None = None,
+    published_label: str = "Burda et al. (2015)",
+) -> Figure:
+    r"""The importance-weighted bound :math:`\mathcal{L}^{\mathrm{IW}}_k` against :math:`k`, one line per objective.
 
     ``rows`` has columns ``objective``, ``k``, ``test_log_likelihood`` (as ``results/log_likelihood.csv``);
     ``published`` maps an objective to a published :math:`k = 5000` figure, drawn as a marker at 5000.
+    ``labels`` maps an objective to its legend entry (say, with its training budget), and
+    ``published_label`` follows the objective's name in the published markers' entries (say, with theirs).
     """
+    labels = dict(labels or {})
     t = _columns(rows, ("objective", "k", "test_log_likelihood"))
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, objective in enumerate(dict.fromkeys(t["objective"].tolist())):
@@ -282,7 +315,7 @@ def bound_vs_k_figure(rows: Any, published: Mapping[str, float] | None = None) -
             t["test_log_likelihood"][keep][order].astype(float),
             "o-",
             color=f"C{i}",
-            label=f"trained with {objective}",
+            label=labels.get(objective, f"trained with {objective}"),
         )
         if published and objective in published:
             ax.plot(
@@ -292,11 +325,11 @@ def bound_vs_k_figure(rows: Any, published: Mapping[str, float] | None = None) -
                 markersize=12,
                 color=f"C{i}",
                 linestyle="none",
-                label=f"{objective}, Burda et al. (2015)",
+                label=f"{objective}, {published_label}",
             )
     ax.set_xscale("log")
     ax.set_xlabel("importance samples $k$")
-    ax.set_ylabel(r"$\mathcal{L}_k$, test set (nats per image)")
+    ax.set_ylabel(r"$\mathcal{L}^{\mathrm{IW}}_k$, test set (nats per image)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
     fig.tight_layout()
