@@ -16,8 +16,8 @@ For every data point,
 :math:`\mathcal{L}_B(X) \approx \frac{N}{M} \sum_{x \in X_M} \widehat{\mathcal{L}}_B(x)`.
 
 The importance-weighted bound (Burda et al. 2015) with :math:`k` samples,
-:math:`\mathcal{L}_k = \mathbb{E}\left[\log \frac1k \sum_{i=1}^k \frac{p(x, z_i)}{q(z_i|x)}\right]`,
-satisfies :math:`\mathcal{L}_B = \mathcal{L}_1 \le \mathcal{L}_k \le \log p(x)` and tends to
+:math:`\mathcal{L}^{\mathrm{IW}}_k = \mathbb{E}\left[\log \frac1k \sum_{i=1}^k \frac{p(x, z_i)}{q(z_i|x)}\right]`,
+satisfies :math:`\mathcal{L}_B = \mathcal{L}^{\mathrm{IW}}_1 \le \mathcal{L}^{\mathrm{IW}}_k \le \log p(x)` and tends to
 :math:`\log p(x)` as :math:`k \to \infty`.
 
 Every function here takes a *model* with ``encode(x)`` (returning :math:`q(z|x)`), ``decode(z)``
@@ -166,9 +166,9 @@ def iwae_bound(
     seed: int | tf.Tensor | None = None,
     posterior: tfd.Distribution | None = None,
 ) -> tf.Tensor:
-    r"""One-draw estimate of the importance-weighted bound :math:`\mathcal{L}_k`, shape ``(N,)``.
+    r"""One-draw estimate of the importance-weighted bound :math:`\mathcal{L}^{\mathrm{IW}}_k`, shape ``(N,)``.
 
-    :math:`\widehat{\mathcal{L}}_k = \log \frac1k \sum_{i=1}^{k} \frac{p(x|z_i)\,p(z_i)}{q(z_i|x)}`,
+    :math:`\widehat{\mathcal{L}}^{\mathrm{IW}}_k = \log \frac1k \sum_{i=1}^{k} \frac{p(x|z_i)\,p(z_i)}{q(z_i|x)}`,
     :math:`z_i \sim q(z|x)`, computed with a log-sum-exp. ``num_samples`` is :math:`k`; all ``k``
     samples are held in memory at once (use :func:`~vaelib.evaluation.log_likelihood` for large ``k``).
     """

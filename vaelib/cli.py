@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("run_dir", metavar="RUN_DIR", help="folder for config, checkpoints, history and the model")
     train.add_argument("--model", choices=("mlp", "conv"), default="mlp", help="encoder/decoder architecture")
-    train.add_argument("--latent-dim", type=_positive_int, default=20, help="dimension J of z")
+    train.add_argument("--latent-dim", type=_positive_int, default=20, help="dimension N_z of z")
     train.add_argument(
         "--hidden", type=_int_list, default=[500], help="hidden layer widths, comma-separated (e.g. 200,200)"
     )

@@ -5,7 +5,7 @@ prior :math:`p(z) = \mathcal{N}(0, I)` the KL has the closed form (Kingma & Well
 
 .. math::
 
-    \mathrm{KL}(q(z|x) \,\|\, p(z)) = -\tfrac12 \sum_{j=1}^{J}
+    \mathrm{KL}(q(z|x) \,\|\, p(z)) = -\tfrac12 \sum_{j=1}^{N_z}
         \left(1 + \log\sigma_j^2 - \mu_j^2 - \sigma_j^2\right).
 
 :func:`monte_carlo_kl` estimates the same quantity from samples :math:`z^{(l)} \sim q(z|x)`:
@@ -29,7 +29,7 @@ _STANDARD_NORMAL = "standard_normal"
 
 
 def standard_normal(latent_dim: int, dtype: tf.DType = tf.float32) -> tfd.MultivariateNormalDiag:
-    r"""The prior :math:`p(z) = \mathcal{N}(0, I)` over :math:`J` = ``latent_dim`` dimensions."""
+    r"""The prior :math:`p(z) = \mathcal{N}(0, I)` over :math:`N_z` = ``latent_dim`` dimensions."""
     return tfd.MultivariateNormalDiag(loc=tf.zeros([latent_dim], dtype=dtype), name=_STANDARD_NORMAL)
 
 

@@ -2,22 +2,24 @@ r"""A latent-variable model whose posterior and evidence are known exactly.
 
 .. math::
 
-    p(z) = \mathcal{N}(0, I_K), \qquad p(x|z) = \mathcal{N}(Wz + b, \sigma^2 I_D).
+    p(z) = \mathcal{N}(0, I_K), \qquad p(x|z) = \mathcal{N}(Wz + b, s^2 I_D),
+
+with noise standard deviation :math:`s > 0` (not :math:`\sigma`, which is the encoder's scale in the book).
 
 Everything is Gaussian, so (Bishop 2006, §2.3.3)
 
 .. math::
 
-    p(x) = \mathcal{N}(b,\; W W^\top + \sigma^2 I), \qquad
-    p(z|x) = \mathcal{N}\!\left(\Sigma W^\top (x - b) / \sigma^2,\; \Sigma\right), \quad
-    \Sigma = \left(I + W^\top W / \sigma^2\right)^{-1},
+    p(x) = \mathcal{N}(b,\; W W^\top + s^2 I), \qquad
+    p(z|x) = \mathcal{N}\!\left(\Sigma W^\top (x - b) / s^2,\; \Sigma\right), \quad
+    \Sigma = \left(I + W^\top W / s^2\right)^{-1},
 
 and for any Gaussian :math:`q(z|x) = \mathcal{N}(m, S)` the bound has the closed form
 
 .. math::
 
-    \mathcal{L}_B = -\mathrm{KL}(q \,\|\, p(z)) - \frac{D}{2}\log(2\pi\sigma^2)
-        - \frac{\lVert x - W m - b\rVert^2 + \operatorname{tr}(W S W^\top)}{2\sigma^2}.
+    \mathcal{L}_B = -\mathrm{KL}(q \,\|\, p(z)) - \frac{D}{2}\log(2\pi s^2)
+        - \frac{\lVert x - W m - b\rVert^2 + \operatorname{tr}(W S W^\top)}{2s^2}.
 
 So :math:`\log p(x) = \mathcal{L}_B + \mathrm{KL}(q(z|x) \| p(z|x))` can be checked to rounding error.
 The model speaks the same protocol as :class:`~vaelib.model.VAE` (``encode``, ``decode``, ``prior``), with
@@ -44,12 +46,12 @@ __all__ = ["LinearGaussianModel"]
 
 
 class LinearGaussianModel:
-    r"""The linear-Gaussian model :math:`p(z) = \mathcal{N}(0, I)`, :math:`p(x|z) = \mathcal{N}(Wz + b, \sigma^2 I)`.
+    r"""The linear-Gaussian model :math:`p(z) = \mathcal{N}(0, I)`, :math:`p(x|z) = \mathcal{N}(Wz + b, s^2 I)`.
 
     Args:
         weights: :math:`W`, shape ``(D, K)``.
         bias: :math:`b`, shape ``(D,)``.
-        noise_std: :math:`\sigma > 0`.
+        noise_std: :math:`s > 0` (written :math:`s`, since :math:`\sigma` is the encoder's scale).
     """
 
     dtype = tf.float64
@@ -91,13 +93,13 @@ class LinearGaussianModel:
         return check_data(x, self.data_shape, support="real", dtype=self.dtype)
 
     def decode(self, z: Any) -> tfd.Independent:
-        r""":math:`p(x|z) = \mathcal{N}(Wz + b, \sigma^2 I)`; batch shape ``z.shape[:-1]``, event ``(D,)``."""
+        r""":math:`p(x|z) = \mathcal{N}(Wz + b, s^2 I)`; batch shape ``z.shape[:-1]``, event ``(D,)``."""
         z = tf.convert_to_tensor(z, dtype=self.dtype)
         loc = tf.linalg.matvec(self.weights, z) + self.bias
         return tfd.Independent(tfd.Normal(loc=loc, scale=tf.constant(self.noise_std, self.dtype)), 1)
 
     def marginal(self) -> tfd.MultivariateNormalTriL:
-        r""":math:`p(x) = \mathcal{N}(b, W W^\top + \sigma^2 I)`."""
+        r""":math:`p(x) = \mathcal{N}(b, W W^\top + s^2 I)`."""
         cov = tf.matmul(self.weights, self.weights, transpose_b=True) + self.noise_std**2 * tf.eye(
             self.data_dim, dtype=self.dtype
         )

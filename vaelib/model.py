@@ -59,7 +59,7 @@ class VAE(keras.Model):
 
     Args:
         data_shape: shape of one data point, e.g. ``(28, 28)``.
-        latent_dim: :math:`J`, the dimension of :math:`z`.
+        latent_dim: :math:`N_z`, the dimension of :math:`z`.
         architecture: ``"mlp"`` or ``"conv"``.
         hidden_units: widths of the hidden dense layers of the encoder (the decoder mirrors them).
         activation: activation of the MLP's hidden layers.
@@ -247,7 +247,7 @@ class VAE(keras.Model):
             beta: weight of the KL term; the loss is :math:`-(\mathcal{L}_2 - \beta\,\mathrm{KL})`,
                 the bound itself at ``beta=1`` (Higgins et al. 2017 for other values).
             objective: ``"elbo"`` (the SGVB estimator of :math:`\mathcal{L}_B`) or ``"iwae"`` (the
-                importance-weighted bound :math:`\mathcal{L}_k`, Burda et al. 2015, with
+                importance-weighted bound :math:`\mathcal{L}^{\mathrm{IW}}_k`, Burda et al. 2015, with
                 :math:`k` = ``num_samples``; it takes neither ``kl`` nor ``beta``).
             weight_decay: :math:`\lambda \ge 0`; adds :math:`\frac{\lambda}{2}\lVert\theta\rVert^2` over
                 all weights to the per-example loss. With :math:`\lambda = 1/N` this is
@@ -325,7 +325,8 @@ class VAE(keras.Model):
         r""":math:`\frac{\lambda}{2}\lVert\theta\rVert^2` over all weights (:math:`\lambda` = ``weight_decay``).
 
         With :math:`\lambda = 1/N` it is :math:`-\frac1N\log\mathcal{N}(\theta; 0, I)` less the constant
-        :math:`\frac{D}{2N}\log 2\pi` (:math:`D` weights): the per-example share of the prior :math:`p(\theta)`.
+        :math:`\frac{\lvert\theta\rvert}{2N}\log 2\pi` (:math:`\lvert\theta\rvert` weights): the per-example
+        share of the prior :math:`p(\theta)`.
         """
         squares = tf.add_n([tf.reduce_sum(tf.square(v)) for v in self.trainable_variables])
         return 0.5 * self.weight_decay * squares
