@@ -103,7 +103,9 @@ def test_every_chapter_starts_with_the_setup_cell():
     assert notebooks, "the book has no chapters"
     for path in notebooks:
         cells = json.loads(path.read_text())["cells"]
-        setup = "".join(next(c for c in cells if c["cell_type"] == "code")["source"])
+        setup_cell = next(c for c in cells if c["cell_type"] == "code")
+        setup = "".join(setup_cell["source"])
+        assert "hide-input" in setup_cell["metadata"].get("tags", []), f"{path.name}: setup cell is not collapsed"
         # installs vaelib from the repository only when it is missing, never TensorFlow itself
         assert 'find_spec("vaelib") is None' in setup, path.name
         assert f'"git+{url}"' in setup, f"{path.name}: install source is not the repository in _config.yml"
@@ -143,3 +145,53 @@ def test_benchmark_rejects_an_unknown_case(capsys):
         _train_speed().main(["--cases", "mlp,cnov"])
     assert exit_info.value.code == 2
     assert "unknown case(s) cnov" in capsys.readouterr().err
+
+
+GLUE_ROLE = re.compile(r"\{glue:text\}`([A-Za-z0-9_]+)")
+GLUE_CALL = re.compile(r"""vaelib\.glue\(\s*f?["']([A-Za-z0-9_]*)(\{)?""")
+
+
+def _assertions(source: str) -> int:
+    """Number of assert statements and ``np.testing.assert_*`` calls in a cell's code."""
+    import ast
+
+    count = 0
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Assert):
+            count += 1
+        elif (
+            isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr.startswith("assert_")
+        ):
+            count += 1
+    return count
+
+
+CHAPTERS = sorted((ROOT / "book").glob("0[1-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_asserts_its_claims_in_hidden_cells(path):
+    """Each chapter checks its claims in cells hidden from the book, right after the computation."""
+    cells = json.loads(path.read_text())["cells"]
+    hidden = [i for i, c in enumerate(cells) if "remove-cell" in c.get("metadata", {}).get("tags", [])]
+    counted = 0
+    for i in hidden:
+        assert cells[i]["cell_type"] == "code" and cells[i - 1]["cell_type"] == "code", f"{path.name}: cell {i}"
+        n = _assertions("".join(cells[i]["source"]))
+        assert n > 0, f"{path.name}: hidden cell {i} asserts nothing"
+        counted += n
+    assert counted >= 3, f"{path.name} asserts {counted} claims"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_every_quoted_value_is_glued_by_the_chapter(path):
+    """A {glue:text} role the chapter's own code does not glue would render as an error or a stale value."""
+    cells = json.loads(path.read_text())["cells"]
+    quoted = {k for c in cells if c["cell_type"] == "markdown" for k in GLUE_ROLE.findall("".join(c["source"]))}
+    code = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    exact = {name for name, brace in GLUE_CALL.findall(code) if not brace}
+    prefixes = {name for name, brace in GLUE_CALL.findall(code) if brace}  # f"name_{...}"
+    missing = [k for k in quoted if k not in exact and not any(k.startswith(p) for p in prefixes)]
+    assert not missing, f"{path.name} quotes values it does not glue: {missing}"
+    for c in cells:  # figure captions are plain text: no role can fill them in
+        assert "{glue" not in c.get("metadata", {}).get("mystnb", {}).get("figure", {}).get("caption", "")
