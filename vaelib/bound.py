@@ -5,7 +5,7 @@ For every data point,
 .. math::
 
     \log p(x) = \mathcal{L}_B + \mathrm{KL}(q(z|x) \,\|\, p(z|x)) \ge \mathcal{L}_B,
-    \qquad
+
     \mathcal{L}_B = \underbrace{-\mathrm{KL}(q(z|x) \,\|\, p(z))}_{\mathcal{L}_1}
                   + \underbrace{\mathbb{E}_{q(z|x)}[\log p(x|z)]}_{\mathcal{L}_2}.
 

@@ -5,7 +5,10 @@ fused expression of the logits :math:`\ell = \operatorname{logit} \pi`:
 
 .. math::
 
-    \log p(x \mid \ell) = x \log \sigma(\ell) + (1 - x) \log(1 - \sigma(\ell)) = x\,\ell - \log(1 + e^{\ell}),
+    \begin{aligned}
+    \log p(x \mid \ell) &= x \log \sigma(\ell) + (1 - x) \log(1 - \sigma(\ell)) \\
+                        &= x\,\ell - \log(1 + e^{\ell}),
+    \end{aligned}
 
 using :math:`\log \sigma(\ell) = \ell - \operatorname{softplus}(\ell)` and
 :math:`\log(1 - \sigma(\ell)) = -\operatorname{softplus}(\ell)`. It equals TFP's value for every

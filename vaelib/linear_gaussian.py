@@ -10,7 +10,8 @@ Everything is Gaussian, so (Bishop 2006, §2.3.3)
 
 .. math::
 
-    p(x) = \mathcal{N}(b,\; W W^\top + s^2 I), \qquad
+    p(x) = \mathcal{N}(b,\; W W^\top + s^2 I),
+
     p(z|x) = \mathcal{N}\!\left(\Sigma W^\top (x - b) / s^2,\; \Sigma\right), \quad
     \Sigma = \left(I + W^\top W / s^2\right)^{-1},
 
@@ -18,8 +19,10 @@ and for any Gaussian :math:`q(z|x) = \mathcal{N}(m, S)` the bound has the closed
 
 .. math::
 
-    \mathcal{L}_B = -\mathrm{KL}(q \,\|\, p(z)) - \frac{D}{2}\log(2\pi s^2)
-        - \frac{\lVert x - W m - b\rVert^2 + \operatorname{tr}(W S W^\top)}{2s^2}.
+    \begin{aligned}
+    \mathcal{L}_B = &-\mathrm{KL}(q \,\|\, p(z)) - \frac{D}{2}\log(2\pi s^2) \\
+        &- \frac{\lVert x - W m - b\rVert^2 + \operatorname{tr}(W S W^\top)}{2s^2}.
+    \end{aligned}
 
 So :math:`\log p(x) = \mathcal{L}_B + \mathrm{KL}(q(z|x) \| p(z|x))` can be checked to rounding error.
 The model speaks the same protocol as :class:`~vaelib.model.VAE` (``encode``, ``decode``, ``prior``), with

@@ -6,8 +6,9 @@ Run after building the book::
 
 It serves the HTML on 127.0.0.1, blocks every other host in the browser, and checks each page the way a
 reader sees it: mathematics typeset by the locally served MathJax, every image loaded, no JavaScript
-errors, a sidebar listing every chapter with links that resolve, launch buttons that open this page's
-notebook. A screenshot of each page is saved to ``_build/screenshots/``.
+errors, display equations that fit the text column of a 1280 x 900 window, a sidebar listing every
+chapter with links that resolve, launch buttons that open this page's notebook. A screenshot of each page
+is saved to ``_build/screenshots/``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ SCREENSHOTS = HTML_DIR.parent / "screenshots"
 CHROMIUM = os.environ.get("VAELIB_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("VAELIB_CHROMEDRIVER", "/usr/bin/chromedriver")
 SCRIPT_TIMEOUT = 30  # seconds for a page to load and typeset; a local page needs about one
+READER_WINDOW = (1280, 900)  # a laptop's browser window: display equations must fit its text column
 
 # LaTeX that must not survive into the text a reader sees (outside code blocks)
 RAW_TEX = re.compile(r"\$\$|\\frac|\\begin\{|\\mathbb|\\log\b|\\sum\b|\\mathcal|\\sigma\b")
@@ -187,6 +189,17 @@ def test_page_reads_correctly_offline(page, server, browser):
     )
     raw = sorted(set(RAW_TEX.findall(visible)))
     assert not raw, f"{page}: raw TeX visible in the text: {raw}"
+
+    # every display equation fits the text column at the reader's window width: none scrolls sideways
+    browser.set_window_size(*READER_WINDOW)
+    wide = browser.execute_script(
+        """return [...document.querySelectorAll('mjx-container[display="true"]')].filter(c => {
+            const column = (c.closest('.math') || c.parentElement).getBoundingClientRect();
+            return c.scrollWidth > c.clientWidth + 1 || c.getBoundingClientRect().right > column.right + 1;
+        }).map(c => (c.closest('[id]') || c).id || c.textContent.slice(0, 60));"""
+    )
+    browser.set_window_size(1280, 1000)
+    assert not wide, f"{page}: display equations wider than the text column at {READER_WINDOW}: {wide}"
 
     # every image has loaded
     broken = browser.execute_script(
