@@ -23,23 +23,52 @@ def test_mnist_is_the_canonical_data_set(mnist):
 
 
 def _no_download(monkeypatch, tmp_path):
+    (tmp_path / "home").mkdir(exist_ok=True)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv(DATA_ENV, raising=False)
+    monkeypatch.delenv("KERAS_HOME", raising=False)
 
-    def offline():
+    def offline(*args, **kwargs):
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    monkeypatch.setattr(keras.utils, "get_file", offline)
 
 
-def test_data_dir_argument_is_used_first(tmp_path, monkeypatch):
+def _shared_mnist() -> str:
     source = os.environ.get(DATA_ENV)
     if not source:
         pytest.skip(f"needs {DATA_ENV} pointing at a folder with mnist.npz")
-    shutil.copy(os.path.join(source, "mnist.npz"), tmp_path / "mnist.npz")
+    return os.path.join(source, "mnist.npz")
+
+
+def test_data_dir_argument_is_used_first(tmp_path, monkeypatch):
+    shutil.copy(_shared_mnist(), tmp_path / "mnist.npz")
     _no_download(monkeypatch, tmp_path)
     (x_train, _), _ = vaelib.load_mnist(tmp_path)
     assert x_train.shape == (60000, 28, 28)
+
+
+def test_keras_cache_is_found_where_keras_puts_it(tmp_path, monkeypatch):
+    source = _shared_mnist()
+    _no_download(monkeypatch, tmp_path)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    (tmp_path / "keras_home" / "datasets").mkdir(parents=True)
+    shutil.copy(source, tmp_path / "keras_home" / "datasets" / "mnist.npz")
+    (x_train, _), _ = vaelib.load_mnist()
+    assert x_train.shape == (60000, 28, 28)
+
+
+def test_a_changed_pixel_is_an_error_that_names_the_file(tmp_path, monkeypatch):
+    with np.load(_shared_mnist()) as f:
+        arrays = {key: f[key].copy() for key in f.files}
+    _no_download(monkeypatch, tmp_path)
+    arrays["x_test"][123, 14, 14] ^= 1  # one pixel of one test image, by one grey level
+    np.savez(tmp_path / "mnist.npz", **arrays)
+    with pytest.raises(ValueError, match=r"mnist\.npz is not the canonical MNIST.*delete it"):
+        vaelib.load_mnist(tmp_path)
+    arrays["x_test"][123, 14, 14] ^= 1  # restored: the same arrays in a new file are accepted
+    np.savez(tmp_path / "mnist.npz", **arrays)
+    assert vaelib.load_mnist(tmp_path)[1][0].shape == (10000, 28, 28)
 
 
 def test_missing_file_offline_says_how_to_fix_it(tmp_path, monkeypatch):
@@ -89,3 +118,21 @@ def test_pipeline_bad_input():
         vaelib.make_dataset(np.zeros((4, 28, 28), np.float32), binarize="otsu")
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         vaelib.fixed_binarize(np.full((2, 2), 3.0))
+
+
+def test_download_goes_through_keras_checked_download_into_its_cache(tmp_path, monkeypatch):
+    source = _shared_mnist()
+    _no_download(monkeypatch, tmp_path)
+    calls = []
+
+    def fake_get_file(fname, origin, file_hash=None):  # what keras.utils.get_file returns: the cached path
+        calls.append((fname, origin, file_hash))
+        target = tmp_path / "downloaded" / fname
+        target.parent.mkdir()
+        shutil.copy(source, target)
+        return str(target)
+
+    monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
+    (x_train, _), _ = vaelib.load_mnist(tmp_path / "empty")
+    assert x_train.shape == (60000, 28, 28)
+    assert calls == [("mnist.npz", vaelib.data.KERAS_MNIST_URL, vaelib.data.KERAS_MNIST_SHA256)]

@@ -4,8 +4,13 @@ Where :func:`load_mnist` looks, in order:
 
 1. the ``data_dir`` argument;
 2. the ``VAELIB_DATA`` environment variable (a folder holding ``mnist.npz``), for offline machines;
-3. the Keras cache, ``~/.keras/datasets/mnist.npz``;
-4. a download through ``keras.datasets.mnist`` (needs internet).
+3. the Keras cache, ``datasets/mnist.npz`` in the folder Keras uses (``KERAS_HOME``, else ``~/.keras``,
+   else ``/tmp/.keras`` where the home folder is not writable);
+4. a download through ``keras.utils.get_file`` from Keras's own source (needs internet), into that cache.
+
+Whichever file is found is checked: its four arrays must have the SHA-256 of canonical MNIST
+(:data:`MNIST_SHA256`), or the file itself the SHA-256 of Keras's download. A changed pixel is an error
+that names the file and what to do, not a silently different data set.
 
 MNIST has grey levels; the Bernoulli decoder wants binary pixels. *Dynamic* binarisation draws
 :math:`x_b \\sim \\operatorname{Bernoulli}(x)` afresh every epoch (as in Burda et al. 2015), a
@@ -15,6 +20,7 @@ evaluation numbers are reproducible.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -28,8 +34,26 @@ __all__ = ["load_mnist", "dynamic_binarize", "fixed_binarize", "make_dataset", "
 DATA_ENV = "VAELIB_DATA"
 MNIST_FILE = "mnist.npz"
 _SHAPES = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
+#: SHA-256 of the bytes of x_train, y_train, x_test and y_test (uint8, C order), one after the other
+MNIST_SHA256 = "06b0d1f124c4e5fa796686ade41a9b778edacc8622f2195a352ef479ad44fc16"
+#: SHA-256 of the file keras.datasets.mnist downloads, and where from
+KERAS_MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
+KERAS_MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
+_verified: set[tuple[str, int, int]] = set()  # (path, size, mtime) of files already checked
 
 Arrays = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _keras_datasets_dir() -> Path:
+    """The folder where Keras keeps downloaded data sets, found the way Keras finds it."""
+    if os.environ.get("KERAS_HOME"):
+        base = Path(os.environ["KERAS_HOME"]).expanduser()
+    else:
+        home = Path.home()
+        base = (home if os.access(home, os.W_OK) else Path("/tmp")) / ".keras"
+    if not os.access(base, os.W_OK):  # as keras.utils.get_file does
+        base = Path("/tmp") / ".keras"
+    return base / "datasets"
 
 
 def _candidates(data_dir: str | os.PathLike | None) -> list[Path]:
@@ -38,8 +62,42 @@ def _candidates(data_dir: str | os.PathLike | None) -> list[Path]:
         places.append(Path(data_dir))
     if os.environ.get(DATA_ENV):
         places.append(Path(os.environ[DATA_ENV]))
-    places.append(Path.home() / ".keras" / "datasets")
+    places.append(_keras_datasets_dir())
     return [p if p.suffix == ".npz" else p / MNIST_FILE for p in places]
+
+
+def _sha256_of_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verify(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Raise ValueError unless the arrays are canonical MNIST (or the file is Keras's download)."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key in _verified:
+        return
+    digest = hashlib.sha256()
+    for name in _SHAPES:
+        array = arrays[name]
+        digest.update(np.ascontiguousarray(array).tobytes() if array.dtype == np.uint8 else b"not uint8")
+    if digest.hexdigest() != MNIST_SHA256 and _sha256_of_file(path) != KERAS_MNIST_SHA256:
+        raise ValueError(
+            f"{path} is not the canonical MNIST: the SHA-256 of its arrays is {digest.hexdigest()}, expected "
+            f"{MNIST_SHA256} (uint8 arrays in the keras.datasets layout). The file is damaged or was changed: "
+            f"delete it and let vaelib download a fresh copy, or point {DATA_ENV} at a good copy of {MNIST_FILE}."
+        )
+    _verified.add(key)
+
+
+def _download() -> Path:
+    """Download mnist.npz into the Keras cache with Keras's own checked download; return its path."""
+    import keras
+
+    return Path(keras.utils.get_file(MNIST_FILE, KERAS_MNIST_URL, file_hash=KERAS_MNIST_SHA256))
 
 
 def _read(path: Path) -> Arrays:
@@ -53,6 +111,7 @@ def _read(path: Path) -> Arrays:
     for key, shape in _SHAPES.items():
         if arrays[key].shape != shape:
             raise ValueError(f"{path}: {key} has shape {arrays[key].shape}, expected {shape}")
+    _verify(path, arrays)
     x_train = arrays["x_train"].astype(np.float32) / 255.0
     x_test = arrays["x_test"].astype(np.float32) / 255.0
     return (x_train, arrays["y_train"].astype(np.int64)), (x_test, arrays["y_test"].astype(np.int64))
@@ -67,16 +126,15 @@ def load_mnist(data_dir: str | os.PathLike | None = None) -> Arrays:
     Raises:
         FileNotFoundError: no file was found and the download failed (e.g. offline); the message says
             how to point ``VAELIB_DATA`` at a copy.
-        ValueError: a file was found but is not MNIST in the Keras layout.
+        ValueError: a file was found but is not MNIST in the Keras layout, or not the canonical MNIST
+            (its SHA-256 differs); the message names the file and what to do.
     """
     tried = _candidates(data_dir)
     for path in tried:
         if path.is_file():
             return _read(path)
     try:
-        import keras
-
-        keras.datasets.mnist.load_data()
+        downloaded = _download()
     except Exception as err:  # any download failure: no network, proxy, certificate, ...
         places = "\n  ".join(str(p) for p in tried)
         raise FileNotFoundError(
@@ -84,7 +142,7 @@ def load_mnist(data_dir: str | os.PathLike | None = None) -> Arrays:
             f"Offline, copy mnist.npz (the keras.datasets layout) into a folder and set "
             f"{DATA_ENV}=/that/folder, or pass load_mnist(data_dir=...)."
         ) from err
-    return _read(Path.home() / ".keras" / "datasets" / MNIST_FILE)
+    return _read(downloaded)
 
 
 def dynamic_binarize(x: tf.Tensor, seed: tf.Tensor | None = None) -> tf.Tensor:
