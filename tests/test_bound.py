@@ -71,3 +71,27 @@ def test_bounds_refuse_bad_sizes(binary_batch):
         vaelib.iwae_bound(model, binary_batch, num_samples=0)
     with pytest.raises(ValueError, match="batch_size"):
         vaelib.log_likelihood(model, binary_batch, num_samples=5, batch_size=0)
+
+
+def test_every_estimator_validates_its_options():
+    model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
+    x = np.zeros((3, 28, 28), np.float32)
+    with pytest.raises(ValueError, match="kl"):
+        vaelib.elbo_terms(model, x, kl="bogus")  # no longer falls back to Monte Carlo
+    for estimator in (vaelib.elbo_terms, vaelib.elbo):
+        with pytest.raises(ValueError, match="num_samples"):
+            estimator(model, x, num_samples=0)  # no longer a NaN
+    with pytest.raises(ValueError, match="num_samples"):
+        vaelib.bound.log_weights(model, x, 0)
+
+
+def test_an_autoencoder_has_no_bound():
+    autoencoder = vaelib.Autoencoder.mlp(latent_dim=2, hidden_units=(8,))
+    x = np.zeros((3, 28, 28), np.float32)
+    for name, call in {
+        "variational bound": lambda: vaelib.elbo(autoencoder, x),
+        "importance-weighted bound": lambda: vaelib.iwae_bound(autoencoder, x, 5),
+        "importance-sampled log-likelihood": lambda: vaelib.log_likelihood(autoencoder, x, num_samples=5),
+    }.items():
+        with pytest.raises(TypeError, match=f"the {name} needs a distribution q.z.x.*point mass"):
+            call()

@@ -33,6 +33,7 @@ class Autoencoder(VAE):
     """
 
     encoder_outputs_per_latent = 1
+    probabilistic_encoder = False  # encode(x) is a point mass: elbo, iwae_bound, log_likelihood refuse it
     reported_terms = ("reconstruction",)
 
     def encode(self, x: Any, training: bool = False) -> tfd.Independent:

@@ -56,6 +56,15 @@ def kl_to_prior(q: tfd.Distribution, prior: tfd.Distribution) -> tf.Tensor:
     return tfd.kl_divergence(q, prior)
 
 
+def _check_probabilistic(model: Any, posterior: tfd.Distribution | None, what: str) -> None:
+    """A model whose encoder is a point mass (an autoencoder) has no q(z|x): its bounds are meaningless."""
+    if posterior is None and not getattr(model, "probabilistic_encoder", True):
+        raise TypeError(
+            f"the {what} needs a distribution q(z|x), and {type(model).__name__}'s encoder returns a point mass "
+            "(a deterministic autoencoder): use a vaelib.VAE"
+        )
+
+
 def _data(model: Any, x: Any) -> tf.Tensor:
     check = getattr(model, "check_data", None)
     return check(x) if check is not None else tf.convert_to_tensor(x)
@@ -85,6 +94,9 @@ def elbo_terms(
         ``{"elbo", "kl", "reconstruction"}``, each of shape ``(N,)`` in nats, with
         ``elbo = reconstruction - kl``.
     """
+    num_samples = check_positive_int(num_samples, "num_samples")
+    check_choice(kl, "kl", KL_METHODS)
+    _check_probabilistic(model, posterior, "variational bound")
     q = model.encode(x) if posterior is None else posterior
     z = q.sample(num_samples, seed=stateless_seed(seed))
     reconstruction = tf.reduce_mean(model.decode(z).log_prob(x), axis=0)
@@ -108,10 +120,7 @@ def elbo(
     :math:`\widehat{\mathcal{L}}_B = -\mathrm{KL}(q(z|x)\|p(z)) + \frac1L\sum_{l=1}^L \log p(x|z^{(l)})`
     (the paper's eq. 7 with ``kl="analytic"``). See :func:`elbo_terms` for the arguments.
     """
-    num_samples = check_positive_int(num_samples, "num_samples")
-    check_choice(kl, "kl", KL_METHODS)
-    x = _data(model, x)
-    return elbo_terms(model, x, num_samples, kl, seed, posterior)["elbo"]
+    return elbo_terms(model, _data(model, x), num_samples, kl, seed, posterior)["elbo"]
 
 
 def minibatch_elbo(
@@ -154,6 +163,8 @@ def _log_densities(
     model: Any, x: tf.Tensor, num_samples: int, seed: int | tf.Tensor | None, posterior: tfd.Distribution | None
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     r""":math:`\log p(x|z_i)`, :math:`\log p(z_i)`, :math:`\log q(z_i|x)` at k draws from q, each (k, N)."""
+    num_samples = check_positive_int(num_samples, "num_samples")
+    _check_probabilistic(model, posterior, "importance-weighted bound")
     q = model.encode(x) if posterior is None else posterior
     z = q.sample(num_samples, seed=stateless_seed(seed))
     return model.decode(z).log_prob(x), model.prior.log_prob(z), q.log_prob(z)

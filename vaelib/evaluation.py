@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from vaelib._checks import check_positive_int, stateless_seed
-from vaelib.bound import log_weights
+from vaelib.bound import _check_probabilistic, log_weights
 
 __all__ = ["log_likelihood"]
 
@@ -47,6 +47,7 @@ def log_likelihood(
     if sample_batch_size is None:
         sample_batch_size = max(1, MAX_CHUNK // batch_size)
     sample_batch_size = min(check_positive_int(sample_batch_size, "sample_batch_size"), num_samples)
+    _check_probabilistic(model, None, "importance-sampled log-likelihood")
     x = model.check_data(x) if hasattr(model, "check_data") else tf.convert_to_tensor(x)
     base_seed = stateless_seed(seed)
 

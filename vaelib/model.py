@@ -69,6 +69,7 @@ class VAE(keras.Model):
     """
 
     encoder_outputs_per_latent = 2  # mu and sigma for every latent dimension
+    probabilistic_encoder = True  # encode(x) is a distribution q(z|x), so the bounds are defined
     reported_terms = ("elbo", "kl", "reconstruction")  # per-example metrics of fit/evaluate, in nats
 
     def __init__(
