@@ -124,6 +124,25 @@ def test_cli_errors_are_clear(tmp_path):
     assert "expected an integer >= 1" in err
 
 
+def test_cli_options_that_fail_leave_the_run_folder_as_it_was(tmp_path):
+    run = tmp_path / "run"
+    proc = cli("train", str(run), "--epochs", "1", "--activation", "no_such", *TRAIN)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2 and "no_such" in err
+    assert not (run / "config.json").exists()  # nothing recorded for a run that never started
+    out, err = cli("train", str(run), "--epochs", "1", *TRAIN).communicate(timeout=300)  # the corrected command
+    assert "trained to epoch 1" in out, err
+    assert json.loads((run / "config.json").read_text())["activation"] == "tanh"
+
+
+def test_cli_refuses_a_folder_that_is_not_a_run(tmp_path):
+    (tmp_path / "notes.txt").write_text("my thesis")
+    proc = cli("train", str(tmp_path), "--epochs", "1", *TRAIN)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "not empty and holds no config.json" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
 def test_every_cli_option_is_explained():
     parser = build_parser()
     subparsers = next(a for a in parser._actions if a.choices and isinstance(a.choices, dict)).choices

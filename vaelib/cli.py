@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -129,12 +130,20 @@ def _config_of(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in vars(args).items() if k not in ("command", "run_dir")}
 
 
-def _check_resume(run_dir: Path, config: dict[str, Any]) -> None:
+def _check_resume(run_dir: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """The configuration to record for this run; raises if RUN_DIR holds something else.
+
+    Nothing is written here: :func:`_write_config` records the configuration once the model and the data
+    have been built from it, so a command that fails on its options leaves RUN_DIR as it was.
+    """
     path = run_dir / CONFIG_FILE
     if not path.exists():
-        run_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(config, indent=1))
-        return
+        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+            raise ValueError(
+                f"{run_dir} is not empty and holds no {CONFIG_FILE}, so it is not a run of 'python -m vaelib train': "
+                "use a new or empty RUN_DIR"
+            )
+        return config
     try:
         saved = json.loads(path.read_text())
     except ValueError as err:
@@ -144,7 +153,15 @@ def _check_resume(run_dir: Path, config: dict[str, Any]) -> None:
         described = ", ".join(f"{k}: run has {old!r}, asked for {new!r}" for k, (old, new) in differ.items())
         raise ValueError(f"{run_dir} holds a run with other options ({described}); use a new RUN_DIR")
     saved.update({k: config[k] for k in RESUMABLE})
-    path.write_text(json.dumps(saved, indent=1))
+    return saved
+
+
+def _write_config(run_dir: Path, config: dict[str, Any]) -> None:
+    """Write RUN_DIR/config.json atomically: a kill leaves the old file or the new one, never half of one."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    partial = run_dir / (CONFIG_FILE + ".partial")
+    partial.write_text(json.dumps(config, indent=1))
+    os.replace(partial, run_dir / CONFIG_FILE)
 
 
 def _optimizer(name: str, learning_rate: float) -> Any:
@@ -156,8 +173,7 @@ def _optimizer(name: str, learning_rate: float) -> Any:
 
 def run_train(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
-    config = _config_of(args)
-    _check_resume(run_dir, config)
+    config = _check_resume(run_dir, _config_of(args))
 
     import keras
 
@@ -180,6 +196,7 @@ def run_train(args: argparse.Namespace) -> int:
     )
     train_ds = make_dataset(x_train, args.batch_size, binarize=args.binarize, seed=args.seed)
     test_ds = make_dataset(fixed_binarize(x_test, args.seed), args.batch_size, binarize=None, shuffle=False)
+    _write_config(run_dir, config)  # the options built a model and its data: record them
     start = time.perf_counter()
     history = train(model, train_ds, args.epochs, run_dir, validation_data=test_ds, verbose=args.verbose)
     final = {k: v[-1] for k, v in history.items()}
