@@ -82,6 +82,10 @@ def test_corrupt_file_is_reported(tmp_path, monkeypatch):
     (tmp_path / "mnist.npz").write_bytes(b"not a zip file")
     with pytest.raises(ValueError, match="not a readable MNIST file"):
         vaelib.load_mnist(tmp_path)
+    np.savez(tmp_path / "whole.npz", x_train=np.zeros((5, 28, 28)))
+    (tmp_path / "mnist.npz").write_bytes((tmp_path / "whole.npz").read_bytes()[:500])  # a download cut short
+    with pytest.raises(ValueError, match="not a readable MNIST file"):
+        vaelib.load_mnist(tmp_path)
     np.savez(tmp_path / "mnist.npz", x_train=np.zeros((5, 28, 28)), y_train=np.zeros(5),
              x_test=np.zeros((5, 28, 28)), y_test=np.zeros(5))  # fmt: skip
     with pytest.raises(ValueError, match="expected"):

@@ -105,6 +105,18 @@ def test_beta_sweep_trades_rate_for_distortion(tmp_path, mnist):
     assert low["elbo"] == pytest.approx(-(low["rate"] + low["distortion"]))
     with pytest.raises(ValueError, match="betas"):
         reproduce.beta_sweep(tmp_path, x_train[:100], x_test[:100], betas=[-1.0], epochs=1)
+    # the kept models are reused only with the settings that made them, never silently with others
+    again = reproduce.beta_sweep(tmp_path, x_train[:3000], x_test[:500], betas=[0.25], epochs=2, latent_dim=5)
+    assert again[0]["rate"] == low["rate"]
+    for other in ({"epochs": 3, "latent_dim": 5}, {"epochs": 2, "latent_dim": 6}):
+        with pytest.raises(ValueError, match=r"beta0\.25\.npz was made with other settings"):
+            reproduce.beta_sweep(tmp_path, x_train[:3000], x_test[:500], betas=[0.25], **other)
+    with pytest.raises(ValueError, match="data_sha256"):
+        reproduce.beta_sweep(tmp_path, x_train[1:3001], x_test[:500], betas=[0.25], epochs=2, latent_dim=5)
+    # a file cut short is an error naming it, not a finished result
+    (tmp_path / "beta8.npz").write_bytes((tmp_path / "beta8.npz").read_bytes()[:1000])
+    with pytest.raises(ValueError, match=r"beta8\.npz is not a readable result of beta_sweep"):
+        reproduce.beta_sweep(tmp_path, x_train[:3000], x_test[:500], betas=[8.0], epochs=2, latent_dim=5)
 
 
 def test_results_file_is_found_from_a_chapter_folder(tmp_path, monkeypatch):

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from vaelib._files import write_text_atomically
 
 CONFIG_FILE = "config.json"
 # options that may change when a run is resumed (the rest must match the run's config.json)
@@ -159,9 +160,7 @@ def _check_resume(run_dir: Path, config: dict[str, Any]) -> dict[str, Any]:
 def _write_config(run_dir: Path, config: dict[str, Any]) -> None:
     """Write RUN_DIR/config.json atomically: a kill leaves the old file or the new one, never half of one."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    partial = run_dir / (CONFIG_FILE + ".partial")
-    partial.write_text(json.dumps(config, indent=1))
-    os.replace(partial, run_dir / CONFIG_FILE)
+    write_text_atomically(run_dir / CONFIG_FILE, json.dumps(config, indent=1))
 
 
 def _optimizer(name: str, learning_rate: float) -> Any:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -104,7 +105,7 @@ def _read(path: Path) -> Arrays:
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {key: f[key] for key in _SHAPES}
-    except (OSError, ValueError, KeyError, EOFError) as err:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(
             f"{path} is not a readable MNIST file (expected an .npz with arrays {', '.join(_SHAPES)}): {err}"
         ) from err

@@ -20,11 +20,13 @@ a killed run resumes where it stopped when it is started again with the same arg
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
 import sys
 import time
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,10 +36,11 @@ import numpy as np
 import tensorflow as tf
 
 from vaelib._checks import check_positive_int
+from vaelib._files import replaced_atomically, write_text_atomically
 from vaelib.bound import elbo, elbo_terms
 from vaelib.data import fixed_binarize, make_dataset
 from vaelib.model import VAE
-from vaelib.training import STATE_FILE, _write_atomically, load_checkpoint, read_state
+from vaelib.training import STATE_FILE, load_checkpoint, read_state
 
 __all__ = [
     "FIG2_LATENT_DIMS",
@@ -194,7 +197,7 @@ def aevb_curve(
             raise ValueError(f"N_z = {latent_dim}: the bound is not finite after {target} samples; training diverged")
         model.save_weights(run_dir / WEIGHTS_FILE)
         state["rows"].append(row)
-        _write_atomically(run_dir / STATE_FILE, json.dumps(state, indent=1))
+        write_text_atomically(run_dir / STATE_FILE, json.dumps(state, indent=1))
         done = target
         if log:
             print(
@@ -267,7 +270,7 @@ def train_for(
         state["epochs"] += 1
         state["loss"].append(round(loss, 4))
         model.save_weights(run_dir / WEIGHTS_FILE)
-        _write_atomically(run_dir / STATE_FILE, json.dumps(state, indent=1))
+        write_text_atomically(run_dir / STATE_FILE, json.dumps(state, indent=1))
         if log and state["epochs"] % 10 == 0:
             print(f"epoch {state['epochs']:5d}  loss {loss:8.3f}  {state['seconds'] / 60:6.1f} min", flush=True)
     return state
@@ -345,7 +348,9 @@ def beta_sweep(
     :math:`\mathrm{KL}(q(z|x)\|p(z))`, the *distortion* :math:`-\mathbb{E}_q[\log p(x|z)]` and the bound
     :math:`\mathcal{L}_B = -(\text{rate} + \text{distortion})` (nats per datapoint), 16 prior samples
     (decoder means) and the reconstructions of the first 8 test images. A finished :math:`\beta` is kept in
-    ``run_dir`` and not trained again.
+    ``run_dir`` (written atomically, so a kill never leaves half a file that counts as finished) and not
+    trained again. Each kept model records its settings (``epochs``, ``latent_dim``, ``seed`` and a SHA-256
+    of the data); reusing ``run_dir`` with other settings is an error, not a silent reuse of old models.
     """
     epochs = check_positive_int(epochs, "epochs")
     betas = [float(b) for b in betas]
@@ -354,6 +359,9 @@ def beta_sweep(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     x_eval = fixed_binarize(x_test, seed)
+    data = hashlib.sha256(np.ascontiguousarray(x_train, np.float32).tobytes())
+    data.update(np.ascontiguousarray(x_test, np.float32).tobytes())
+    settings = {"epochs": epochs, "latent_dim": latent_dim, "seed": seed, "data_sha256": data.hexdigest()}
     rows = []
     for beta in betas:
         path = run_dir / f"beta{beta:g}.npz"
@@ -367,20 +375,35 @@ def beta_sweep(
             terms = [elbo_terms(model, x_eval[i : i + 1000], seed=seed + i) for i in range(0, len(x_eval), 1000)]
             rate = float(np.mean(np.concatenate([t["kl"] for t in terms])))
             distortion = -float(np.mean(np.concatenate([t["reconstruction"] for t in terms])))
-            np.savez(
-                path,
-                beta=beta,
-                rate=rate,
-                distortion=distortion,
-                seconds=seconds,
-                samples=model.sample(16, seed=seed),
-                reconstructions=model.reconstruct(x_eval[:8]),
-            )
+            with replaced_atomically(path) as partial, partial.open("wb") as f:
+                np.savez(
+                    f,
+                    beta=beta,
+                    rate=rate,
+                    distortion=distortion,
+                    seconds=seconds,
+                    samples=model.sample(16, seed=seed),
+                    reconstructions=model.reconstruct(x_eval[:8]),
+                    settings=json.dumps(settings),
+                )
             if log:
                 print(f"beta={beta:5g}  rate {rate:7.2f}  distortion {distortion:7.2f}  ({seconds:.0f} s)", flush=True)
-        with np.load(path) as f:
-            row = {key: f[key] for key in f.files}
+        try:
+            with np.load(path) as f:
+                row = {key: f[key] for key in f.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+            raise ValueError(
+                f"{path} is not a readable result of beta_sweep ({err}): delete it to train again"
+            ) from err
         row = {k: (v.item() if v.ndim == 0 else v) for k, v in row.items()}
+        made_with = json.loads(row.pop("settings", "{}"))
+        if made_with != settings:
+            differ = ", ".join(
+                f"{k}: {made_with.get(k)!r} there, {v!r} now" for k, v in settings.items() if made_with.get(k) != v
+            )
+            raise ValueError(
+                f"{path} was made with other settings ({differ}): use a new run_dir, or delete the file to train again"
+            )
         row["elbo"] = -(row["rate"] + row["distortion"])
         rows.append(row)
     return rows

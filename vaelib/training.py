@@ -22,6 +22,7 @@ from typing import Any
 import keras
 
 from vaelib._checks import check_positive_int
+from vaelib._files import replaced_atomically, write_text_atomically
 
 __all__ = ["train", "resume", "load_checkpoint", "EpochCheckpoint", "StopOnNaN"]
 
@@ -29,12 +30,6 @@ STATE_FILE = "state.json"
 STATE_FIELDS = {"epoch": int, "checkpoint": str, "history": dict}  # what train() keeps in state.json
 HISTORY_FILE = "history.csv"
 MODEL_FILE = "model.keras"
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def read_state(run_dir: str | os.PathLike, fields: Mapping[str, type] = STATE_FIELDS) -> dict[str, Any] | None:
@@ -105,7 +100,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.model.save_weights(self.run_dir / name)
         previous = read_state(self.run_dir)
         state = {"epoch": epoch + 1, "checkpoint": name, "history": self.history}
-        _write_atomically(self.run_dir / STATE_FILE, json.dumps(state, indent=1))
+        write_text_atomically(self.run_dir / STATE_FILE, json.dumps(state, indent=1))
         if previous is not None and previous["checkpoint"] != name:
             (self.run_dir / previous["checkpoint"]).unlink(missing_ok=True)
         self._write_history()
@@ -113,14 +108,11 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def _write_history(self) -> None:
         keys = sorted(self.history)
         rows = zip(*(self.history[k] for k in keys))
-        path = self.run_dir / HISTORY_FILE
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w", newline="") as f:
+        with replaced_atomically(self.run_dir / HISTORY_FILE) as partial, partial.open("w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["epoch", *keys])
             for epoch, row in enumerate(rows, start=1):
                 writer.writerow([epoch, *row])
-        os.replace(tmp, path)
 
 
 class StopOnNaN(keras.callbacks.Callback):
