@@ -1,5 +1,7 @@
 """The minibatch estimator (N/M) sum is unbiased for the full-data bound; bad input is refused."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -95,3 +97,19 @@ def test_an_autoencoder_has_no_bound():
     }.items():
         with pytest.raises(TypeError, match=f"the {name} needs a distribution q.z.x.*point mass"):
             call()
+
+
+def test_grey_levels_under_a_bernoulli_model_warn_and_name_the_binarisers():
+    model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
+    grey = np.full((3, 28, 28), 0.4, np.float32)
+    for call in (
+        lambda x: vaelib.elbo(model, x),
+        lambda x: vaelib.iwae_bound(model, x, 2),
+        lambda x: vaelib.minibatch_elbo(model, x, dataset_size=10),
+        lambda x: vaelib.log_likelihood(model, x, num_samples=2),
+    ):
+        with pytest.warns(vaelib.bound.GreyLevelWarning, match="fixed_binarize.*dynamic_binarize"):
+            call(grey)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # binary data: no warning
+            call(vaelib.fixed_binarize(grey))

@@ -28,6 +28,7 @@ Every function here takes a *model* with ``encode(x)`` (returning :math:`q(z|x)`
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import tensorflow as tf
@@ -38,7 +39,17 @@ from vaelib.kl import gaussian_kl, is_standard_normal
 
 tfd = tfp.distributions
 
-__all__ = ["elbo", "elbo_terms", "minibatch_elbo", "iwae_bound", "iwae_terms", "kl_to_prior", "log_weights"]
+__all__ = [
+    "elbo",
+    "elbo_terms",
+    "minibatch_elbo",
+    "iwae_bound",
+    "iwae_terms",
+    "kl_to_prior",
+    "log_weights",
+    "warn_if_not_binary",
+    "GreyLevelWarning",
+]
 
 KL_METHODS = ("analytic", "mc")
 OBJECTIVES = ("elbo", "iwae")
@@ -67,7 +78,31 @@ def _check_probabilistic(model: Any, posterior: tfd.Distribution | None, what: s
 
 def _data(model: Any, x: Any) -> tf.Tensor:
     check = getattr(model, "check_data", None)
-    return check(x) if check is not None else tf.convert_to_tensor(x)
+    x = check(x) if check is not None else tf.convert_to_tensor(x)
+    warn_if_not_binary(model, x)
+    return x
+
+
+def warn_if_not_binary(model: Any, x: tf.Tensor) -> None:
+    r"""Warn when a Bernoulli model is evaluated on grey levels (run eagerly; a compiled step is not checked).
+
+    :math:`\log p(x|z)` of grey levels under independent Bernoulli pixels is minus a cross-entropy, not a
+    log-probability, so the number is not comparable with any published binarised-MNIST figure.
+    """
+    if getattr(model, "likelihood", None) != "bernoulli" or not tf.executing_eagerly():
+        return
+    if bool(tf.reduce_any(tf.logical_and(tf.not_equal(x, 0.0), tf.not_equal(x, 1.0)))):
+        warnings.warn(
+            "evaluating a Bernoulli model on data that are not binary (grey levels): the result is not a "
+            "log-likelihood and not comparable with binarised-MNIST figures. Binarise first, with "
+            "vaelib.fixed_binarize for evaluation or vaelib.dynamic_binarize for training.",
+            GreyLevelWarning,
+            stacklevel=3,
+        )
+
+
+class GreyLevelWarning(UserWarning):
+    """A Bernoulli model was evaluated on grey levels (see :func:`warn_if_not_binary`)."""
 
 
 def elbo_terms(

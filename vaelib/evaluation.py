@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from vaelib._checks import check_positive_int, stateless_seed
-from vaelib.bound import _check_probabilistic, log_weights
+from vaelib.bound import _check_probabilistic, log_weights, warn_if_not_binary
 
 __all__ = ["log_likelihood"]
 
@@ -49,6 +49,7 @@ def log_likelihood(
     sample_batch_size = min(check_positive_int(sample_batch_size, "sample_batch_size"), num_samples)
     _check_probabilistic(model, None, "importance-sampled log-likelihood")
     x = model.check_data(x) if hasattr(model, "check_data") else tf.convert_to_tensor(x)
+    warn_if_not_binary(model, x)
     base_seed = stateless_seed(seed)
 
     @tf.function(reduce_retracing=True)
