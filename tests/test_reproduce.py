@@ -60,6 +60,13 @@ def test_aevb_curve_resumes_where_it_stopped(tmp_path, mnist):
     assert more[:2] == first and [r["samples"] for r in more][2:] == [6000, 8000]
     assert all(np.isfinite(r["train_bound"]) and r["train_bound"] < 0 for r in more)
     assert more[-1]["train_bound"] > first[0]["train_bound"]  # the bound rises with training
+    # one checkpoint is kept, the one state.json names: a kill before state.json moves on leaves it intact
+    checkpoints = sorted(p.name for p in tmp_path.glob("*.weights.h5"))
+    assert checkpoints == [json.loads((tmp_path / "state.json").read_text())["checkpoint"]]
+    killed_mid_save = tmp_path / "checkpoint-00000010000.weights.h5"  # a half-written next checkpoint
+    killed_mid_save.write_bytes(b"\x89HDF half a file")
+    again = reproduce.aevb_curve(tmp_path, 3, x_train, x_test, max_samples=8000, first=2000)
+    assert again == more  # nothing to do: state.json still names the complete checkpoint
     with pytest.raises(ValueError, match="other settings"):
         reproduce.aevb_curve(tmp_path, 5, x_train, x_test, max_samples=8000, first=2000)
     (tmp_path / "state.json").write_text(json.dumps({"n_z": 3, "seed": 0}))  # no step size, no rows
@@ -82,6 +89,7 @@ def test_train_for_stops_at_its_budget_and_resumes(tmp_path, mnist):
     again = reproduce.reference_model()
     state = reproduce.train_for(again, x_train[:1000], minutes=1e-4, run_dir=tmp_path)
     assert state["epochs"] == 1  # the budget was already spent: nothing more is trained
+    assert [p.name for p in tmp_path.glob("*.weights.h5")] == [state["checkpoint"]]
     for a, b in zip(model.weights, again.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     with pytest.raises(ValueError, match="minutes"):

@@ -67,7 +67,27 @@ ADAGRAD_STEP_SIZES = (0.01, 0.02, 0.1)
 PAPER_INIT = {"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.01}}
 REPOSITORY_URL = "https://github.com/vae-book/vae-book"  # as in the book's _config.yml (a test keeps them equal)
 RESULTS_ENV = "VAELIB_RESULTS"
-WEIGHTS_FILE = "checkpoint.weights.h5"
+WEIGHTS_FILE = "checkpoint.weights.h5"  # the one checkpoint of run folders from before rotation
+
+
+def _checkpoint_path(run_dir: Path, state: dict[str, Any]) -> Path:
+    return run_dir / state.get("checkpoint", WEIGHTS_FILE)
+
+
+def _save_checkpoint(model: VAE, run_dir: Path, state: dict[str, Any], name: str) -> None:
+    """Save weights and optimizer state to a new file ``name``, point ``state.json`` at it, drop the old one.
+
+    Each file is complete before anything refers to it, so a kill at any moment, during a save included,
+    leaves ``state.json`` naming a complete checkpoint that matches its progress.
+    """
+    previous = _checkpoint_path(run_dir, state)
+    model.save_weights(run_dir / name)
+    state["checkpoint"] = name
+    write_text_atomically(run_dir / STATE_FILE, json.dumps(state, indent=1))
+    if previous.name != name:
+        previous.unlink(missing_ok=True)
+
+
 SEGMENT_QUANTUM = 2000  # training samples: 20 minibatches of 100, one call into the compiled loop
 
 
@@ -177,7 +197,7 @@ def aevb_curve(
     model = paper_model(latent_dim, state["step_size"], len(x_train))
     done = state["rows"][-1]["samples"] if state["rows"] else 0
     if done:
-        load_checkpoint(model, run_dir / WEIGHTS_FILE)
+        load_checkpoint(model, _checkpoint_path(run_dir, state))
     train_eval, test_eval = fixed_binarize(x_train, seed), fixed_binarize(x_test, seed)
     seconds = state["rows"][-1]["seconds"] if state["rows"] else 0.0
     for index, target in enumerate(points):
@@ -195,9 +215,8 @@ def aevb_curve(
         }
         if not np.isfinite([row["train_bound"], row["test_bound"]]).all():
             raise ValueError(f"N_z = {latent_dim}: the bound is not finite after {target} samples; training diverged")
-        model.save_weights(run_dir / WEIGHTS_FILE)
         state["rows"].append(row)
-        write_text_atomically(run_dir / STATE_FILE, json.dumps(state, indent=1))
+        _save_checkpoint(model, run_dir, state, f"checkpoint-{target:011d}.weights.h5")
         done = target
         if log:
             print(
@@ -257,7 +276,7 @@ def train_for(
         "loss": [],
     }
     if state["epochs"]:
-        load_checkpoint(model, run_dir / WEIGHTS_FILE)
+        load_checkpoint(model, _checkpoint_path(run_dir, state))
     while state["seconds"] < 60.0 * minutes:
         ds = make_dataset(x_train, batch_size, binarize="dynamic", seed=seed * 100_000 + state["epochs"])
         model.optimizer.learning_rate.assign(burda_learning_rate(state["epochs"]))
@@ -269,8 +288,7 @@ def train_for(
             raise ValueError(f"training diverged at epoch {state['epochs'] + 1}: the loss is {loss}")
         state["epochs"] += 1
         state["loss"].append(round(loss, 4))
-        model.save_weights(run_dir / WEIGHTS_FILE)
-        write_text_atomically(run_dir / STATE_FILE, json.dumps(state, indent=1))
+        _save_checkpoint(model, run_dir, state, f"checkpoint-epoch{state['epochs']:05d}.weights.h5")
         if log and state["epochs"] % 10 == 0:
             print(f"epoch {state['epochs']:5d}  loss {loss:8.3f}  {state['seconds'] / 60:6.1f} min", flush=True)
     return state
