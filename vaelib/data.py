@@ -9,7 +9,7 @@ Where :func:`load_mnist` looks, in order:
 4. a download through ``keras.utils.get_file`` from Keras's own source (needs internet), into that cache.
 
 Whichever file is found is checked: its four arrays must have the SHA-256 of canonical MNIST
-(:data:`MNIST_SHA256`), or the file itself the SHA-256 of Keras's download. A changed pixel is an error
+(``vaelib.data.MNIST_SHA256``), or the file itself the SHA-256 of Keras's download. A changed pixel is an error
 that names the file and what to do, not a silently different data set.
 
 MNIST has grey levels; the Bernoulli decoder wants binary pixels. *Dynamic* binarisation draws
