@@ -36,11 +36,11 @@ import numpy as np
 import tensorflow as tf
 
 from vaelib._checks import check_positive_int
-from vaelib._files import replaced_atomically, write_text_atomically
+from vaelib._files import replaced_atomically
 from vaelib.bound import elbo, elbo_terms
 from vaelib.data import fixed_binarize, make_dataset
 from vaelib.model import VAE
-from vaelib.training import STATE_FILE, load_checkpoint, read_state
+from vaelib.training import load_checkpoint, read_state, save_checkpoint
 
 __all__ = [
     "FIG2_LATENT_DIMS",
@@ -68,24 +68,6 @@ PAPER_INIT = {"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.
 REPOSITORY_URL = "https://github.com/vae-book/vae-book"  # as in the book's _config.yml (a test keeps them equal)
 RESULTS_ENV = "VAELIB_RESULTS"
 WEIGHTS_FILE = "checkpoint.weights.h5"  # the one checkpoint of run folders from before rotation
-
-
-def _checkpoint_path(run_dir: Path, state: dict[str, Any]) -> Path:
-    return run_dir / state.get("checkpoint", WEIGHTS_FILE)
-
-
-def _save_checkpoint(model: VAE, run_dir: Path, state: dict[str, Any], name: str) -> None:
-    """Save weights and optimizer state to a new file ``name``, point ``state.json`` at it, drop the old one.
-
-    Each file is complete before anything refers to it, so a kill at any moment, during a save included,
-    leaves ``state.json`` naming a complete checkpoint that matches its progress.
-    """
-    previous = _checkpoint_path(run_dir, state)
-    model.save_weights(run_dir / name)
-    state["checkpoint"] = name
-    write_text_atomically(run_dir / STATE_FILE, json.dumps(state, indent=1))
-    if previous.name != name:
-        previous.unlink(missing_ok=True)
 
 
 SEGMENT_QUANTUM = 2000  # training samples: 20 minibatches of 100, one call into the compiled loop
@@ -197,7 +179,8 @@ def aevb_curve(
     model = paper_model(latent_dim, state["step_size"], len(x_train))
     done = state["rows"][-1]["samples"] if state["rows"] else 0
     if done:
-        load_checkpoint(model, _checkpoint_path(run_dir, state))
+        state.setdefault("checkpoint", WEIGHTS_FILE)
+        load_checkpoint(model, run_dir / state["checkpoint"])
     train_eval, test_eval = fixed_binarize(x_train, seed), fixed_binarize(x_test, seed)
     seconds = state["rows"][-1]["seconds"] if state["rows"] else 0.0
     for index, target in enumerate(points):
@@ -216,7 +199,7 @@ def aevb_curve(
         if not np.isfinite([row["train_bound"], row["test_bound"]]).all():
             raise ValueError(f"N_z = {latent_dim}: the bound is not finite after {target} samples; training diverged")
         state["rows"].append(row)
-        _save_checkpoint(model, run_dir, state, f"checkpoint-{target:011d}.weights.h5")
+        save_checkpoint(model, run_dir, state, f"checkpoint-{target:011d}.weights.h5")
         done = target
         if log:
             print(
@@ -276,7 +259,8 @@ def train_for(
         "loss": [],
     }
     if state["epochs"]:
-        load_checkpoint(model, _checkpoint_path(run_dir, state))
+        state.setdefault("checkpoint", WEIGHTS_FILE)
+        load_checkpoint(model, run_dir / state["checkpoint"])
     while state["seconds"] < 60.0 * minutes:
         ds = make_dataset(x_train, batch_size, binarize="dynamic", seed=seed * 100_000 + state["epochs"])
         model.optimizer.learning_rate.assign(burda_learning_rate(state["epochs"]))
@@ -288,7 +272,7 @@ def train_for(
             raise ValueError(f"training diverged at epoch {state['epochs'] + 1}: the loss is {loss}")
         state["epochs"] += 1
         state["loss"].append(round(loss, 4))
-        _save_checkpoint(model, run_dir, state, f"checkpoint-epoch{state['epochs']:05d}.weights.h5")
+        save_checkpoint(model, run_dir, state, f"checkpoint-epoch{state['epochs']:05d}.weights.h5")
         if log and state["epochs"] % 10 == 0:
             print(f"epoch {state['epochs']:5d}  loss {loss:8.3f}  {state['seconds'] / 60:6.1f} min", flush=True)
     return state

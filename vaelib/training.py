@@ -24,7 +24,7 @@ import keras
 from vaelib._checks import check_positive_int
 from vaelib._files import replaced_atomically, write_text_atomically
 
-__all__ = ["train", "resume", "load_checkpoint", "EpochCheckpoint", "StopOnNaN"]
+__all__ = ["train", "resume", "load_checkpoint", "save_checkpoint", "EpochCheckpoint", "StopOnNaN"]
 
 STATE_FILE = "state.json"
 STATE_FIELDS = {"epoch": int, "checkpoint": str, "history": dict}  # what train() keeps in state.json
@@ -85,6 +85,22 @@ def load_checkpoint(model: keras.Model, path: str | os.PathLike) -> None:
         ) from err
 
 
+def save_checkpoint(model: keras.Model, run_dir: Path, state: dict[str, Any], name: str) -> None:
+    """Save weights and optimizer state to a new file ``name``, point ``state.json`` at it, drop the old one.
+
+    ``state`` is the run's whole state; its ``"checkpoint"`` (if any) names the previous file. The new file
+    is complete before ``state.json`` (written atomically) refers to it, and the previous one is deleted
+    only after, so a kill at any moment, during a save included, leaves ``state.json`` naming a complete
+    checkpoint that matches its progress.
+    """
+    previous = state.get("checkpoint")
+    model.save_weights(run_dir / name)
+    state["checkpoint"] = name
+    write_text_atomically(run_dir / STATE_FILE, json.dumps(state, indent=1))
+    if previous and previous != name:
+        (run_dir / previous).unlink(missing_ok=True)
+
+
 class EpochCheckpoint(keras.callbacks.Callback):
     """Save model and optimizer state after every epoch, then record it in ``state.json``."""
 
@@ -92,17 +108,16 @@ class EpochCheckpoint(keras.callbacks.Callback):
         super().__init__()
         self.run_dir = Path(run_dir)
         self.history = {k: list(v) for k, v in (history or {}).items()}
+        self.previous: str | None = None  # the checkpoint file state.json names
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
-        name = f"checkpoint-{epoch + 1:04d}.weights.h5"
-        self.model.save_weights(self.run_dir / name)
-        previous = read_state(self.run_dir)
-        state = {"epoch": epoch + 1, "checkpoint": name, "history": self.history}
-        write_text_atomically(self.run_dir / STATE_FILE, json.dumps(state, indent=1))
-        if previous is not None and previous["checkpoint"] != name:
-            (self.run_dir / previous["checkpoint"]).unlink(missing_ok=True)
+        if self.previous is None:  # the first epoch of this session: the checkpoint a resumed run started from
+            self.previous = (read_state(self.run_dir) or {}).get("checkpoint", "")
+        state = {"epoch": epoch + 1, "checkpoint": self.previous, "history": self.history}
+        save_checkpoint(self.model, self.run_dir, state, f"checkpoint-{epoch + 1:04d}.weights.h5")
+        self.previous = state["checkpoint"]
         self._write_history()
 
     def _write_history(self) -> None:
