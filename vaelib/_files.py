@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-__all__ = ["replaced_atomically", "write_text_atomically"]
+__all__ = [
+    "replaced_atomically",
+    "write_text_atomically",
+    "write_json_atomically",
+    "save_model_atomically",
+    "fsync_file",
+]
+
+
+def fsync_file(path: str | os.PathLike) -> None:
+    """Flush ``path``'s content to disk."""
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
 
 
 @contextlib.contextmanager
@@ -16,14 +30,14 @@ def replaced_atomically(path: str | os.PathLike) -> Iterator[Path]:
 
     The new content is flushed to disk (``fsync``) before one ``os.replace``, so after a kill, a crash or
     an error, ``path`` holds either its previous content or all of the new one, never a part of it. On
-    error the temporary file is removed and ``path`` is left as it was.
+    error the temporary file is removed and ``path`` is left as it was. The temporary name keeps the
+    file's name at its end (``.partial-NAME``), so writers that insist on an extension accept it.
     """
     path = Path(path)
-    partial = path.with_name(path.name + ".partial")
+    partial = path.with_name(".partial-" + path.name)
     try:
         yield partial
-        with open(partial, "rb+") as f:
-            os.fsync(f.fileno())
+        fsync_file(partial)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
@@ -33,3 +47,14 @@ def write_text_atomically(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` with :func:`replaced_atomically`."""
     with replaced_atomically(path) as partial:
         partial.write_text(text)
+
+
+def write_json_atomically(path: str | os.PathLike, value: Any) -> None:
+    """Write ``value`` as indented JSON to ``path`` with :func:`replaced_atomically`."""
+    write_text_atomically(path, json.dumps(value, indent=1) + "\n")
+
+
+def save_model_atomically(model: Any, path: str | os.PathLike) -> None:
+    """``model.save(path)`` (a ``.keras`` file) with :func:`replaced_atomically`."""
+    with replaced_atomically(path) as partial:
+        model.save(partial)

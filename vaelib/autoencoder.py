@@ -22,7 +22,7 @@ tfd = tfp.distributions
 
 __all__ = ["Autoencoder"]
 
-BOUND_OPTIONS = ("num_samples", "kl", "beta", "objective")  # VAE.compile's options that an autoencoder lacks
+BOUND_OPTIONS = ("num_samples", "kl", "beta", "objective", "seed")  # VAE.compile's options that an autoencoder lacks
 
 
 @keras.saving.register_keras_serializable(package="vaelib")
@@ -64,6 +64,6 @@ class Autoencoder(VAE):
                 config.pop(option, None)
         return config
 
-    def _objective(self, x: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    def _objective(self, x: tf.Tensor, seed: tf.Tensor | None = None) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         reconstruction = self.decode(self.encode(x).mean()).log_prob(x)
         return -tf.reduce_mean(reconstruction), {"reconstruction": reconstruction}

@@ -1,7 +1,9 @@
 """Command line: ``python -m vaelib train RUN_DIR ...`` and ``python -m vaelib evaluate RUN_DIR``.
 
-``train`` writes ``RUN_DIR/config.json`` (the options), checkpoints every epoch, ``history.csv`` and the
-final ``model.keras``; run the same command again and it resumes from the last checkpoint.
+``train`` runs :func:`vaelib.train`: it writes ``RUN_DIR/config.json`` (the options, the model and a
+fingerprint of the data), checkpoints every epoch, ``history.csv`` and the final ``model.keras``; run
+the same command again and it resumes from the last checkpoint, exactly as if it had not stopped.
+Only ``--epochs``, ``--data-dir`` and ``--verbose`` may change when a run is resumed.
 ``evaluate`` reports the test-set bound and the importance-sampled log-likelihood, and writes
 ``RUN_DIR/evaluation.json``.
 """
@@ -9,14 +11,13 @@ final ``model.keras``; run the same command again and it resumes from the last c
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vaelib._files import write_text_atomically
+from vaelib._files import write_json_atomically
 
 CONFIG_FILE = "config.json"
 # options that may change when a run is resumed (the rest must match the run's config.json)
@@ -128,39 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config_of(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: v for k, v in vars(args).items() if k not in ("command", "run_dir")}
-
-
-def _check_resume(run_dir: Path, config: dict[str, Any]) -> dict[str, Any]:
-    """The configuration to record for this run; raises if RUN_DIR holds something else.
-
-    Nothing is written here: :func:`_write_config` records the configuration once the model and the data
-    have been built from it, so a command that fails on its options leaves RUN_DIR as it was.
-    """
-    path = run_dir / CONFIG_FILE
-    if not path.exists():
-        if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-            raise ValueError(
-                f"{run_dir} is not empty and holds no {CONFIG_FILE}, so it is not a run of 'python -m vaelib train': "
-                "use a new or empty RUN_DIR"
-            )
-        return config
-    try:
-        saved = json.loads(path.read_text())
-    except ValueError as err:
-        raise ValueError(f"{path} is corrupt ({err}); use a new RUN_DIR") from err
-    differ = {k: (saved.get(k), v) for k, v in config.items() if k not in RESUMABLE and saved.get(k) != v}
-    if differ:
-        described = ", ".join(f"{k}: run has {old!r}, asked for {new!r}" for k, (old, new) in differ.items())
-        raise ValueError(f"{run_dir} holds a run with other options ({described}); use a new RUN_DIR")
-    saved.update({k: config[k] for k in RESUMABLE})
-    return saved
-
-
-def _write_config(run_dir: Path, config: dict[str, Any]) -> None:
-    """Write RUN_DIR/config.json atomically: a kill leaves the old file or the new one, never half of one."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(run_dir / CONFIG_FILE, json.dumps(config, indent=1))
+    """The options that define the run (those that may change on resume left out)."""
+    return {k: v for k, v in vars(args).items() if k not in ("command", "run_dir", *RESUMABLE)}
 
 
 def _optimizer(name: str, learning_rate: float) -> Any:
@@ -171,9 +141,6 @@ def _optimizer(name: str, learning_rate: float) -> Any:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    run_dir = Path(args.run_dir)
-    config = _check_resume(run_dir, _config_of(args))
-
     import keras
 
     from vaelib.data import fixed_binarize, load_mnist, make_dataset
@@ -193,16 +160,25 @@ def run_train(args: argparse.Namespace) -> int:
         kl=args.kl,
         beta=args.beta,
     )
-    train_ds = make_dataset(x_train, args.batch_size, binarize=args.binarize, seed=args.seed)
     test_ds = make_dataset(fixed_binarize(x_test, args.seed), args.batch_size, binarize=None, shuffle=False)
-    _write_config(run_dir, config)  # the options built a model and its data: record them
     start = time.perf_counter()
-    history = train(model, train_ds, args.epochs, run_dir, validation_data=test_ds, verbose=args.verbose)
+    history = train(
+        model,
+        x_train,
+        args.epochs,
+        args.run_dir,
+        validation_data=test_ds,
+        verbose=args.verbose,
+        batch_size=args.batch_size,
+        binarize=args.binarize,
+        seed=args.seed,
+        config={"options": _config_of(args)},
+    )
     final = {k: v[-1] for k, v in history.items()}
     print(
         f"trained to epoch {len(history.get('elbo', []))} in {time.perf_counter() - start:.1f} s this session: "
         f"train ELBO {final.get('elbo', float('nan')):.2f}, test ELBO {final.get('val_elbo', float('nan')):.2f} "
-        f"nats per example; model saved to {run_dir / 'model.keras'}"
+        f"nats per example; model saved to {Path(args.run_dir) / 'model.keras'}"
     )
     return 0
 
@@ -238,7 +214,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         "importance_samples": args.samples,
         "seconds": time.perf_counter() - start,
     }
-    (run_dir / "evaluation.json").write_text(json.dumps(result, indent=1))
+    write_json_atomically(run_dir / "evaluation.json", result)
     print(
         f"test ELBO {result['test_elbo']:.2f} nats, log p(x) ~ {result['test_log_likelihood']:.2f} nats "
         f"(k = {args.samples}, {len(x)} images) -> {run_dir / 'evaluation.json'}"

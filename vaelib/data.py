@@ -30,7 +30,15 @@ import tensorflow as tf
 
 from vaelib._checks import check_choice, check_positive_int
 
-__all__ = ["load_mnist", "dynamic_binarize", "fixed_binarize", "make_dataset", "DATA_ENV"]
+__all__ = [
+    "load_mnist",
+    "dynamic_binarize",
+    "fixed_binarize",
+    "make_dataset",
+    "make_stream",
+    "steps_per_epoch",
+    "DATA_ENV",
+]
 
 DATA_ENV = "VAELIB_DATA"
 MNIST_FILE = "mnist.npz"
@@ -171,6 +179,16 @@ def fixed_binarize(x: np.ndarray, seed: int = 0) -> np.ndarray:
     return (u < x).astype(np.float32)
 
 
+def _images(x: np.ndarray) -> np.ndarray:
+    """``x`` as an array of float images, or a clear error."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"x must be float images in [0, 1], got dtype {x.dtype} (divide by 255)")
+    if x.ndim < 2 or len(x) == 0:
+        raise ValueError(f"x must be a non-empty batch of shape (N, ...), got shape {x.shape}")
+    return x
+
+
 def make_dataset(
     x: np.ndarray,
     batch_size: int = 100,
@@ -192,11 +210,7 @@ def make_dataset(
     """
     batch_size = check_positive_int(batch_size, "batch_size")
     check_choice(binarize, "binarize", ("dynamic", "fixed", None))
-    x = np.asarray(x)
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"x must be float images in [0, 1], got dtype {x.dtype} (divide by 255)")
-    if x.ndim < 2 or len(x) == 0:
-        raise ValueError(f"x must be a non-empty batch of shape (N, ...), got shape {x.shape}")
+    x = _images(x)
     if binarize == "fixed":
         x = fixed_binarize(x, seed)
     ds = tf.data.Dataset.from_tensor_slices(x.astype(np.float32))
@@ -210,3 +224,66 @@ def make_dataset(
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def steps_per_epoch(num_examples: int, batch_size: int) -> int:
+    r"""Minibatches in one pass over ``num_examples`` examples, the last possibly smaller: :math:`\lceil N/M \rceil`."""
+    num_examples = check_positive_int(num_examples, "num_examples")
+    return -(-num_examples // check_positive_int(batch_size, "batch_size"))
+
+
+def make_stream(
+    x: np.ndarray,
+    batch_size: int = 100,
+    binarize: str | None = "dynamic",
+    seed: int = 0,
+    start_step: int = 0,
+) -> tf.data.Dataset:
+    r"""An endless ``tf.data`` stream of minibatches, epoch after epoch, that can start at any step.
+
+    Pass :math:`e = 0, 1, \ldots` is a permutation of ``x`` cut into :math:`\lceil N/M \rceil`
+    minibatches; with ``binarize="dynamic"`` step :math:`t` binarises its minibatch afresh. The
+    permutation of pass :math:`e` is drawn from the stateless seed ``(seed, e)`` and the binarisation of
+    step :math:`t` from ``(seed, t)``: every batch is a function of ``seed`` and its step number alone,
+    so a stream started at ``start_step`` yields exactly what an uninterrupted stream yields from that
+    step on. That is what lets :func:`vaelib.train` resume a killed run with the data order it would have
+    had. (:func:`make_dataset` draws from TensorFlow's random state instead, which no checkpoint restores.)
+    Use with ``fit(..., steps_per_epoch=steps_per_epoch(len(x), batch_size))``.
+
+    Args:
+        x: images, shape ``(N, ...)``, float in [0, 1].
+        batch_size: :math:`M`.
+        binarize: ``"dynamic"``, ``"fixed"`` (one draw with ``seed``, made here) or ``None``.
+        seed: an int in :math:`[0, 2^{31})`.
+        start_step: the number of the first minibatch (0 for a new run).
+    """
+    batch_size = check_positive_int(batch_size, "batch_size")
+    check_choice(binarize, "binarize", ("dynamic", "fixed", None))
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**31:
+        raise ValueError(f"seed must be an int in [0, 2**31), got {seed!r}")
+    if isinstance(start_step, bool) or not isinstance(start_step, (int, np.integer)) or start_step < 0:
+        raise ValueError(f"start_step must be an int >= 0, got {start_step!r}")
+    x = _images(x)
+    if binarize == "fixed":
+        x = fixed_binarize(x, seed)
+    images = tf.convert_to_tensor(x.astype(np.float32, copy=False))
+    n, steps = len(x), steps_per_epoch(len(x), batch_size)
+    order_key = tf.constant([int(seed), 0], tf.int64)
+    binarize_key = tf.constant([int(seed), 1], tf.int64)
+
+    def one_pass(epoch: tf.Tensor) -> tf.data.Dataset:
+        key = tf.random.experimental.stateless_fold_in(order_key, epoch)
+        order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=key)
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+        return batches.enumerate().map(lambda b, index: (epoch * steps + b, index))
+
+    def load(step: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
+        batch = tf.gather(images, index)
+        if binarize != "dynamic":
+            return batch
+        key = tf.random.experimental.stateless_fold_in(binarize_key, step)
+        return dynamic_binarize(batch, tf.cast(key % (2**31), tf.int32))
+
+    first_epoch, skip = divmod(int(start_step), steps)
+    ds = tf.data.Dataset.range(first_epoch, 2**62).flat_map(one_pass).skip(skip)
+    return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -236,6 +236,7 @@ class VAE(keras.Model):
         beta: float = 1.0,
         objective: str = "elbo",
         weight_decay: float = 0.0,
+        seed: int | None = None,
         **kwargs: Any,
     ) -> None:
         r"""Configure training on the negative bound (no ``loss`` argument is needed).
@@ -255,6 +256,13 @@ class VAE(keras.Model):
                 :math:`-\frac1N \log p(\theta)` for the prior :math:`p(\theta) = \mathcal{N}(0, I)` (up to a
                 constant), so training maximises :math:`\frac1N[\sum_i \mathcal{L}_B(x^{(i)}) + \log p(\theta)]`,
                 as in the paper's MNIST experiments.
+            seed: where the noise :math:`\epsilon` of every training and evaluation step comes from.
+                ``None``: TensorFlow's global random state (reproducible after
+                ``keras.utils.set_random_seed``, but not restored by a checkpoint). An int in
+                :math:`[0, 2^{31})`: step :math:`t` draws from the stateless seed ``(seed, t)``, with
+                :math:`t` the optimizer's step count, which every checkpoint holds, so a run restored
+                from a checkpoint draws exactly the noise the uninterrupted run drew
+                (:func:`vaelib.train` sets it).
             **kwargs: passed to ``keras.Model.compile``. Unless given, ``steps_per_execution`` is
                 ``vaelib.model.STEPS_PER_EXECUTION`` (20) and ``jit_compile`` (XLA) is on for the MLP and off for the
                 conv model: what measured fastest on CPU (``benchmarks/train_speed.py``). Inside a
@@ -273,6 +281,7 @@ class VAE(keras.Model):
         if not np.isfinite(weight_decay) or weight_decay < 0:
             raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay}")
         self.weight_decay = weight_decay
+        self.noise_seed = seed
         if kwargs.get("loss") is not None:
             raise ValueError("VAE.compile() takes no loss: the model trains on the negative ELBO")
         kwargs.pop("loss", None)
@@ -295,6 +304,7 @@ class VAE(keras.Model):
             beta=self.beta,
             objective=self.objective,
             weight_decay=self.weight_decay,
+            seed=self.noise_seed,
         )
 
     def compile_from_config(self, config: dict[str, Any]) -> None:
@@ -306,16 +316,49 @@ class VAE(keras.Model):
     def metrics(self) -> list[keras.metrics.Metric]:
         return [self.loss_tracker, *self.term_trackers.values()]
 
-    def _objective(self, x: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    @property
+    def noise_seed(self) -> int | None:
+        """The ``seed`` of :meth:`compile`: ``None``, or the int the steps' noise is drawn from."""
+        return getattr(self, "_noise_seed", None)
+
+    @noise_seed.setter
+    def noise_seed(self, seed: int | None) -> None:
+        if seed is not None:
+            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+                raise TypeError(f"seed must be None or an int, got {seed!r}")
+            if not 0 <= seed < 2**31:
+                raise ValueError(f"seed must be in [0, 2**31), got {seed}")
+            seed = int(seed)
+        if seed != self.noise_seed:
+            self._noise_seed = seed
+            # the compiled steps captured the old seed: trace them again
+            self.train_function = self.test_function = self.predict_function = None
+
+    def step_seed(self, stream: int) -> tf.Tensor | None:
+        """The stateless seed of this step's noise: ``(noise_seed, stream)`` folded with the step count.
+
+        ``stream`` separates training (0) from evaluation (1); under a ``tf.distribute`` strategy the
+        replica's number is folded in too, so replicas draw independent noise. ``None`` without a seed.
+        """
+        if self.noise_seed is None:
+            return None
+        seed = tf.constant([self.noise_seed, stream], dtype=tf.int64)
+        seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(self.optimizer.iterations, tf.int64))
+        replica = tf.distribute.get_replica_context()
+        if replica is not None and replica.num_replicas_in_sync > 1:
+            seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(replica.replica_id_in_sync_group, tf.int64))
+        return tf.cast(seed % (2**31), tf.int32)
+
+    def _objective(self, x: tf.Tensor, seed: tf.Tensor | None = None) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         """The batch's loss before regularisation, and the per-example terms that ``fit`` reports."""
         if self.objective == "iwae":
-            terms = iwae_terms(self, x, self.num_samples)
+            terms = iwae_terms(self, x, self.num_samples, seed)
             return -tf.reduce_mean(terms["iwae"]), terms
-        terms = elbo_terms(self, x, self.num_samples, self.kl_method)
+        terms = elbo_terms(self, x, self.num_samples, self.kl_method, seed)
         return -tf.reduce_mean(terms["reconstruction"] - self.beta * terms["kl"]), terms
 
-    def _loss_and_terms(self, x: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-        loss, terms = self._objective(x)
+    def _loss_and_terms(self, x: tf.Tensor, stream: int) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        loss, terms = self._objective(x, self.step_seed(stream))
         if self.losses:
             loss += tf.add_n(self.losses)
         if self.weight_decay:
@@ -345,7 +388,7 @@ class VAE(keras.Model):
         x = self.check_data(x)
         replicas = tf.distribute.get_replica_context().num_replicas_in_sync
         with tf.GradientTape() as tape:
-            loss, terms = self._loss_and_terms(x)
+            loss, terms = self._loss_and_terms(x, stream=0)
             # Gradients are summed over replicas: scale so the sum is the gradient of the global mean.
             scaled_loss = loss / replicas
         grads = tape.gradient(scaled_loss, self.trainable_variables)
@@ -354,7 +397,7 @@ class VAE(keras.Model):
 
     def test_step(self, data: Any) -> dict[str, tf.Tensor]:
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        loss, terms = self._loss_and_terms(self.check_data(x))
+        loss, terms = self._loss_and_terms(self.check_data(x), stream=1)
         return self._record(loss, terms)
 
     def _check_fit_input(self, x: Any) -> None:

@@ -1,17 +1,34 @@
-"""Training that survives being killed: checkpoints every epoch, resumes where it stopped.
+r"""The run engine: training that survives being killed and resumes exactly where it stopped.
 
-A run directory holds
+Every long computation of vaelib (:func:`train` and the CLI built on it, and the experiments of
+:mod:`vaelib.reproduce`) keeps its run in a folder of its own:
 
-* ``checkpoint-EEEE.weights.h5`` — model and optimizer state after epoch ``EEEE``;
-* ``state.json`` — the last completed epoch, its checkpoint file and the history so far, written
-  atomically *after* the checkpoint, so it never points at a half-written file;
-* ``history.csv`` — one row per epoch (metrics in nats per example), derived from ``state.json``;
-* ``model.keras`` — the final model, loadable with ``keras.models.load_model`` after ``import vaelib``.
+* ``config.json`` — the run's whole configuration (model, optimizer, objective, data fingerprint,
+  batch size, binarisation, seed, ...). It is written, atomically, only after every option has been
+  checked; a folder whose ``config.json`` differs from what is asked for is refused with an error that
+  names the differing settings, never reused silently.
+* ``checkpoint-*.weights.h5`` — the weights and the optimizer's state, which includes its step count
+  :math:`t`;
+* ``state.json`` — the progress (epochs, history, ...) and the name of the checkpoint that goes with it.
+  A new checkpoint is written to a new file and flushed to disk; only then is ``state.json`` replaced
+  (atomically) to name it, and only then is the previous checkpoint deleted. A kill at any moment, in
+  the middle of a save included, leaves a complete checkpoint with the progress that matches it.
+
+Randomness is a function of the configuration and of the position in the run, not of a random state
+that lives only in memory: the data order and binarisation of step :math:`t` come from
+:func:`vaelib.data.make_stream`, the noise :math:`\epsilon` of step :math:`t` from the model's
+``noise_seed`` and :math:`t` (see :meth:`vaelib.VAE.compile`), and a new run saves its initial weights
+before the first step. So a run that is killed, at any moment, and started again ends with the same
+weights and the same history as a run that was never interrupted (on the same machine and software).
+
+:func:`train` also writes ``history.csv`` (one row per epoch, nats per example) and the final
+``model.keras``, loadable with ``keras.models.load_model`` after ``import vaelib``.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import os
@@ -20,16 +37,99 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
+import tensorflow as tf
 
 from vaelib._checks import check_positive_int
-from vaelib._files import replaced_atomically, write_text_atomically
+from vaelib._files import fsync_file, replaced_atomically, save_model_atomically, write_text_atomically
+from vaelib.data import make_stream, steps_per_epoch
 
-__all__ = ["train", "resume", "load_checkpoint", "save_checkpoint", "EpochCheckpoint", "StopOnNaN"]
+__all__ = [
+    "train",
+    "resume",
+    "open_run",
+    "data_sha256",
+    "load_checkpoint",
+    "save_checkpoint",
+    "EpochCheckpoint",
+    "StopOnNaN",
+]
 
+CONFIG_FILE = "config.json"
 STATE_FILE = "state.json"
 STATE_FIELDS = {"epoch": int, "checkpoint": str, "history": dict}  # what train() keeps in state.json
 HISTORY_FILE = "history.csv"
 MODEL_FILE = "model.keras"
+
+
+def data_sha256(*arrays: np.ndarray) -> str:
+    """SHA-256 of the arrays' shapes, dtypes and values: the fingerprint a run records of its data."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _as_json(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists, numpy scalars numbers)."""
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+
+
+def _differences(saved: Any, asked: Any, prefix: str = "") -> list[str]:
+    """The settings that differ between two configurations, as ``name: saved -> asked`` lines."""
+    if isinstance(saved, dict) and isinstance(asked, dict):
+        return [
+            line
+            for key in sorted(set(saved) | set(asked), key=str)
+            for line in _differences(saved.get(key), asked.get(key), f"{prefix}{key}.")
+        ]
+    return [] if saved == asked else [f"{prefix.rstrip('.')}: the run has {saved!r}, asked for {asked!r}"]
+
+
+def open_run(run_dir: str | os.PathLike, config: Mapping[str, Any]) -> Path:
+    """Claim ``run_dir`` for a run with this ``config``: create it, or check that it holds the same run.
+
+    ``config`` is the run's whole configuration (JSON-able); ``config.json`` records it. Call this only
+    after every option has been checked, so a command that fails on its options writes nothing.
+
+    Raises:
+        ValueError: ``run_dir`` holds a run with another configuration (the message names each differing
+            setting and the folder), a corrupt ``config.json``, or files that are not a run's.
+    """
+    run_dir = Path(run_dir)
+    config = _as_json(dict(config))
+    path = run_dir / CONFIG_FILE
+    if path.exists():
+        try:
+            saved = json.loads(path.read_text())
+        except ValueError as err:
+            raise ValueError(f"{path} is corrupt ({err}): use a new run folder, or delete {run_dir}") from err
+        differ = _differences(saved, config)
+        if differ:
+            raise ValueError(
+                f"{run_dir} holds a run with other settings:\n  " + "\n  ".join(differ) + "\n"
+                "Use a new run folder for these settings, or the settings of the run to continue it."
+            )
+        return run_dir
+    if run_dir.exists() and (not run_dir.is_dir() or any(p.name != STATE_FILE for p in run_dir.iterdir())):
+        if not (run_dir / STATE_FILE).exists():  # a run from before config.json was recorded is adopted
+            raise ValueError(f"{run_dir} is not empty and holds no {CONFIG_FILE}, so it is not a run: use a new folder")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomically(path, json.dumps(config, indent=1))
+    return run_dir
+
+
+def model_config(model: keras.Model) -> dict[str, Any]:
+    """What a run records of its model: class, architecture, objective and optimizer (names left out)."""
+    architecture = {k: v for k, v in model.get_config().items() if k != "name"}
+    compiled = {k: v for k, v in (model.get_compile_config() or {}).items() if k not in ("optimizer", "seed")}
+    optimizer = keras.optimizers.serialize(model.optimizer)
+    optimizer["config"] = {k: v for k, v in optimizer["config"].items() if k != "name"}
+    return _as_json(
+        {"class": type(model).__name__, "architecture": architecture, "objective": compiled, "optimizer": optimizer}
+    )
 
 
 def read_state(run_dir: str | os.PathLike, fields: Mapping[str, type] = STATE_FIELDS) -> dict[str, Any] | None:
@@ -95,6 +195,7 @@ def save_checkpoint(model: keras.Model, run_dir: Path, state: dict[str, Any], na
     """
     previous = state.get("checkpoint")
     model.save_weights(run_dir / name)
+    fsync_file(run_dir / name)  # on disk before state.json names it
     state["checkpoint"] = name
     write_text_atomically(run_dir / STATE_FILE, json.dumps(state, indent=1))
     if previous and previous != name:
@@ -113,6 +214,11 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
+        self.save(epoch + 1)
+
+    def save(self, epochs: int) -> None:
+        """Checkpoint the model after ``epochs`` epochs, with the history so far."""
+        epoch = epochs - 1
         if self.previous is None:  # the first epoch of this session: the checkpoint a resumed run started from
             self.previous = (read_state(self.run_dir) or {}).get("checkpoint", "")
         state = {"epoch": epoch + 1, "checkpoint": self.previous, "history": self.history}
@@ -142,6 +248,15 @@ class StopOnNaN(keras.callbacks.Callback):
             )
 
 
+def _fit_epochs_exactly(model: keras.Model, steps: int) -> None:
+    """Make ``steps_per_execution`` divide the steps of an epoch (Keras would run past the epoch's end)."""
+    per_call = max(int(model.steps_per_execution), 1)
+    divisor = max(d for d in range(1, min(per_call, steps) + 1) if steps % d == 0)
+    if divisor != per_call:
+        model.steps_per_execution = divisor
+        model.train_function = None
+
+
 def train(
     model: keras.Model,
     train_data: Any,
@@ -150,26 +265,83 @@ def train(
     validation_data: Any = None,
     verbose: int | str = "auto",
     callbacks: list[keras.callbacks.Callback] | None = None,
+    *,
+    batch_size: int = 100,
+    binarize: str | None = "dynamic",
+    seed: int = 0,
+    config: Mapping[str, Any] | None = None,
 ) -> dict[str, list[float]]:
-    """``fit`` a compiled model for ``epochs`` epochs in all, checkpointing into ``run_dir``.
+    """``fit`` a compiled model for ``epochs`` epochs in all, checkpointing into ``run_dir`` every epoch.
 
-    Rerunning with the same ``run_dir`` resumes after the last completed epoch (with the optimizer's
-    state), so a killed run loses at most one epoch. Returns the whole history, resumed epochs included,
-    and saves the final model as ``run_dir/model.keras``.
+    Rerunning with the same ``run_dir`` resumes after the last completed epoch; a finished run returns
+    at once (raise ``epochs`` to train longer). With ``train_data`` an array of images, the minibatches
+    come from :func:`vaelib.data.make_stream` (``batch_size``, ``binarize``, ``seed``) and the model's
+    noise from ``seed`` (it sets ``model.noise_seed``), so a run killed at any moment and resumed ends
+    with the same weights and history as an uninterrupted run. A ``tf.data.Dataset`` is accepted too,
+    but its data order restarts when the run resumes, so the resumed run differs from an uninterrupted
+    one.
+
+    Args:
+        model: a compiled :class:`vaelib.VAE` (or :class:`vaelib.Autoencoder`), freshly built: a new run
+            saves its weights before the first step, a resumed run loads its checkpoint into it.
+        train_data: images of shape ``(N, *data_shape)`` in [0, 1], or a ``tf.data.Dataset``.
+        epochs: total passes over ``train_data``, resumed ones included.
+        run_dir: the run's folder (see the module's description).
+        validation_data: passed to ``fit``; its metrics are recorded as ``val_*``.
+        verbose, callbacks: passed to ``fit``.
+        batch_size, binarize, seed: the stream's :math:`M`, binarisation and seed (arrays only; ``seed``
+            also seeds the noise).
+        config: more settings to record in ``config.json`` and check on resume (the CLI's options).
+
+    Returns:
+        The whole history, resumed epochs included. The final model is saved as ``run_dir/model.keras``.
+
+    Raises:
+        ValueError: bad options, or ``run_dir`` holds a run with other settings or a corrupt file.
     """
     epochs = check_positive_int(epochs, "epochs")
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if getattr(model, "optimizer", None) is None:
+        raise ValueError("compile() the model before train(): the run records and restores its optimizer")
+    run_config: dict[str, Any] = {"model": model_config(model), **(config or {})}
+    if isinstance(train_data, tf.data.Dataset):
+        model._check_fit_input(train_data)
+        steps = None
+        run_config["data"] = {"pipeline": "tf.data.Dataset (not fingerprinted; its data order restarts on resume)"}
+    else:
+        x = model.check_data(train_data).numpy()
+        steps = steps_per_epoch(len(x), batch_size)
+        make_stream(x[:1], batch_size, binarize, seed)  # checks the options before anything is written
+        run_config["data"] = {
+            "sha256": data_sha256(x),
+            "shape": list(x.shape),
+            "batch_size": batch_size,
+            "binarize": binarize,
+            "seed": seed,
+        }
+    run_dir = open_run(run_dir, run_config)
+    model.noise_seed = seed
     initial_epoch, history = resume(model, run_dir)
     checkpoint = EpochCheckpoint(run_dir, history)
+    if read_state(run_dir) is None:  # a new run: save the initial weights, so a kill in epoch 1 restarts from them
+        model.optimizer.build(model.trainable_variables)
+        checkpoint.set_model(model)
+        save_checkpoint(model, run_dir, {"epoch": 0, "checkpoint": "", "history": {}}, "checkpoint-0000.weights.h5")
+        checkpoint.previous = "checkpoint-0000.weights.h5"
     if initial_epoch < epochs:
+        if steps is None:
+            data, fit_options = train_data, {}
+        else:
+            _fit_epochs_exactly(model, steps)
+            data = make_stream(x, batch_size, binarize, seed, start_step=int(model.optimizer.iterations))
+            fit_options = {"steps_per_epoch": steps}
         model.fit(
-            train_data,
+            data,
             epochs=epochs,
             initial_epoch=initial_epoch,
             validation_data=validation_data,
             verbose=verbose,
             callbacks=[StopOnNaN(), checkpoint, *(callbacks or [])],
+            **fit_options,
         )
-    model.save(run_dir / MODEL_FILE)
+    save_model_atomically(model, run_dir / MODEL_FILE)
     return checkpoint.history
