@@ -44,7 +44,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import vaelib  # noqa: E402
-from vaelib.reproduce import cpu_model, versions  # noqa: E402
+from vaelib._files import write_text_atomically  # noqa: E402
+from vaelib._scripts import cpu_model, versions  # noqa: E402
 
 BATCH = 100
 
@@ -426,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
             "peak_rss_mb_of_this_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(record, indent=2) + "\n")
+        write_text_atomically(args.out, json.dumps(record, indent=2) + "\n")
         print(markdown_table(record))
     return 0
 

@@ -11,13 +11,14 @@ from the trained models in ``runs/aevb_fig2``.
 """
 
 import argparse
-import csv
 import json
 import time
 from pathlib import Path
 
 import vaelib
-from vaelib.reproduce import FIG2_LATENT_DIMS, aevb_curve, run_record, script_arguments, use_threads
+from vaelib._files import write_csv_atomically, write_json_atomically
+from vaelib._scripts import run_record, script_arguments, use_threads
+from vaelib.reproduce import FIG2_LATENT_DIMS, aevb_curve
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,15 +47,16 @@ def main() -> None:
             step_size_scores=state["step_size_scores"],
             rows=rows,
         )
-        record_path.write_text(json.dumps(dict(sorted(records.items(), key=lambda kv: int(kv[0]))), indent=1))
-        with (args.results / "aevb_fig2.csv").open("w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["n_z", "samples", "train_bound", "test_bound"])
-            for key in sorted(records, key=int):
-                for row in records[key]["rows"]:
-                    writer.writerow(
-                        [row["n_z"], row["samples"], f"{row['train_bound']:.3f}", f"{row['test_bound']:.3f}"]
-                    )
+        write_json_atomically(record_path, dict(sorted(records.items(), key=lambda kv: int(kv[0]))))
+        write_csv_atomically(
+            args.results / "aevb_fig2.csv",
+            ["n_z", "samples", "train_bound", "test_bound"],
+            (
+                [row["n_z"], row["samples"], f"{row['train_bound']:.3f}", f"{row['test_bound']:.3f}"]
+                for key in sorted(records, key=int)
+                for row in records[key]["rows"]
+            ),
+        )
 
 
 if __name__ == "__main__":

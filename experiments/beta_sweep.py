@@ -9,15 +9,15 @@ Models train in ``runs/beta_sweep`` (a finished beta is not trained again). Writ
 """
 
 import argparse
-import csv
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
 import vaelib
-from vaelib.reproduce import beta_sweep, run_record, script_arguments, use_threads
+from vaelib._files import save_npz_atomically, write_csv_atomically, write_json_atomically
+from vaelib._scripts import run_record, script_arguments, use_threads
+from vaelib.reproduce import beta_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 BETAS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
@@ -35,14 +35,12 @@ def main() -> None:
     betas = [float(b) for b in args.betas.split(",")]
     rows = beta_sweep(args.runs, x_train, x_test, betas, args.epochs, seed=args.seed, log=True)
     args.results.mkdir(parents=True, exist_ok=True)
-    with (args.results / "beta_sweep.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["beta", "rate", "distortion", "elbo"])
-        for row in rows:
-            writer.writerow(
-                [f"{row['beta']:g}", f"{row['rate']:.3f}", f"{row['distortion']:.3f}", f"{row['elbo']:.3f}"]
-            )
-    np.savez_compressed(
+    write_csv_atomically(
+        args.results / "beta_sweep.csv",
+        ["beta", "rate", "distortion", "elbo"],
+        ([f"{r['beta']:g}", f"{r['rate']:.3f}", f"{r['distortion']:.3f}", f"{r['elbo']:.3f}"] for r in rows),
+    )
+    save_npz_atomically(
         args.results / "beta_sweep.npz",
         beta=np.array(betas),
         samples=np.round(255 * np.stack([r["samples"] for r in rows])).astype(np.uint8),
@@ -57,7 +55,7 @@ def main() -> None:
         data="training: dynamic binarisation; test: binarised once with the seed",
         training_seconds={f"{r['beta']:g}": round(r["seconds"], 1) for r in rows},
     )
-    (args.results / "beta_sweep.json").write_text(json.dumps(record, indent=1))
+    write_json_atomically(args.results / "beta_sweep.json", record)
 
 
 if __name__ == "__main__":

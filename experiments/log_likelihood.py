@@ -14,7 +14,6 @@ seed, versions, hardware, wall time, epochs, standard errors) and ``results/refe
 """
 
 import argparse
-import csv
 import json
 import time
 from pathlib import Path
@@ -23,7 +22,9 @@ import keras
 import numpy as np
 
 import vaelib
-from vaelib.reproduce import reference_model, run_record, script_arguments, train_for, use_threads
+from vaelib._files import save_model_atomically, write_csv_atomically, write_json_atomically
+from vaelib._scripts import run_record, script_arguments, use_threads
+from vaelib.reproduce import reference_model, train_for
 
 ROOT = Path(__file__).resolve().parents[1]
 OBJECTIVES = {"elbo": ("elbo", 1), "iwae5": ("iwae", 5), "iwae50": ("iwae", 50)}
@@ -51,11 +52,11 @@ def main() -> None:
         keras.utils.set_random_seed(args.seed)
         model = reference_model(objective, k)
         state = train_for(model, x_train, args.minutes, args.runs / args.objective, seed=args.seed, log=True)
-        model.save(args.runs / args.objective / "model.keras")
+        save_model_atomically(model, args.runs / args.objective / "model.keras")
         record = run_record(
             args.seed, time.perf_counter() - start, epochs=state["epochs"], training_seconds=state["seconds"]
         )
-        (args.runs / args.objective / "record.json").write_text(json.dumps(record, indent=1))
+        write_json_atomically(args.runs / args.objective / "record.json", record)
         return
 
     x = vaelib.fixed_binarize(x_test, args.seed)
@@ -82,10 +83,10 @@ def main() -> None:
             binarization=f"fixed, seed {args.seed}",
             **result,
         )
-        (run_dir / "evaluation.json").write_text(json.dumps(record, indent=1))
+        write_json_atomically(run_dir / "evaluation.json", record)
         if name == "elbo":
             args.results.mkdir(parents=True, exist_ok=True)
-            model.save(args.results / "reference.keras")
+            save_model_atomically(model, args.results / "reference.keras")
     collect(args.runs, args.results)
 
 
@@ -102,11 +103,10 @@ def collect(runs: Path, results: Path) -> None:
             for k, value in records[name]["k"].items():
                 rows.append([ARCHITECTURE, name, k, f"{value['mean']:.3f}", f"{records[name]['train_minutes']:.1f}"])
     results.mkdir(parents=True, exist_ok=True)
-    with (results / "log_likelihood.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["model", "objective", "k", "test_log_likelihood", "train_minutes"])
-        writer.writerows(rows)
-    (results / "log_likelihood.json").write_text(json.dumps(records, indent=1))
+    write_csv_atomically(
+        results / "log_likelihood.csv", ["model", "objective", "k", "test_log_likelihood", "train_minutes"], rows
+    )
+    write_json_atomically(results / "log_likelihood.json", records)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ import keras
 import numpy as np
 
 import vaelib
-from vaelib.reproduce import aevb_curve, run_record, script_arguments, use_threads
+from vaelib._files import save_npz_atomically, write_json_atomically
+from vaelib._scripts import run_record, script_arguments, use_threads
+from vaelib.reproduce import aevb_curve
 
 ROOT = Path(__file__).resolve().parents[1]
 LATENT_DIMS = (2, 5, 10, 20)
@@ -44,9 +46,9 @@ def main() -> None:
             grid, values = vaelib.plotting.manifold_grid(model, 20)
             arrays["grid"], arrays["values"] = np.round(255 * grid).astype(np.uint8), values
     args.results.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.results / "manifolds.npz", **arrays)
+    save_npz_atomically(args.results / "manifolds.npz", **arrays)
     record = run_record(args.seed, time.perf_counter() - start, models=sources, nz2_rows=rows)
-    (args.results / "manifolds.json").write_text(json.dumps(record, indent=1))
+    write_json_atomically(args.results / "manifolds.json", record)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import pytest
 
 import vaelib
 from vaelib import reproduce
+from vaelib._scripts import run_record
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -144,7 +145,7 @@ def test_repository_url_is_the_books():
 
 
 def test_run_record_has_what_a_reader_needs_to_check_a_result():
-    record = reproduce.run_record(seed=3, seconds=1.25)
+    record = run_record(seed=3, seconds=1.25)
     assert {"command", "seed", "versions", "hardware", "wall_seconds"} <= set(record)
     assert record["versions"]["vaelib"] == vaelib.__version__ and record["seed"] == 3
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ __all__ = [
     "write_json_atomically",
     "save_model_atomically",
     "fsync_file",
+    "write_csv_atomically",
+    "save_npz_atomically",
 ]
 
 
@@ -58,3 +61,19 @@ def save_model_atomically(model: Any, path: str | os.PathLike) -> None:
     """``model.save(path)`` (a ``.keras`` file) with :func:`replaced_atomically`."""
     with replaced_atomically(path) as partial:
         model.save(partial)
+
+
+def write_csv_atomically(path: str | os.PathLike, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Write a CSV file (``header``, then ``rows``) to ``path`` with :func:`replaced_atomically`."""
+    with replaced_atomically(path) as partial, partial.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def save_npz_atomically(path: str | os.PathLike, **arrays: Any) -> None:
+    """``numpy.savez_compressed(path, **arrays)`` with :func:`replaced_atomically`."""
+    import numpy as np
+
+    with replaced_atomically(path) as partial, partial.open("wb") as f:
+        np.savez_compressed(f, **arrays)

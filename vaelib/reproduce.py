@@ -19,12 +19,9 @@ a killed run resumes where it stopped when it is started again with the same arg
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
-import platform
-import sys
 import time
 import zipfile
 from collections.abc import Sequence
@@ -36,11 +33,20 @@ import numpy as np
 import tensorflow as tf
 
 from vaelib._checks import check_positive_int
-from vaelib._files import replaced_atomically
+from vaelib._files import replaced_atomically, save_model_atomically
 from vaelib.bound import elbo, elbo_terms
-from vaelib.data import fixed_binarize, make_dataset
+from vaelib.data import fixed_binarize, make_stream, steps_per_epoch
 from vaelib.model import VAE
-from vaelib.training import load_checkpoint, read_state, save_checkpoint
+from vaelib.training import (
+    _fit_epochs_exactly,
+    data_sha256,
+    load_checkpoint,
+    model_config,
+    open_run,
+    read_state,
+    save_checkpoint,
+    train,
+)
 
 __all__ = [
     "FIG2_LATENT_DIMS",
@@ -53,11 +59,6 @@ __all__ = [
     "burda_learning_rate",
     "reference_model",
     "train_for",
-    "run_record",
-    "versions",
-    "cpu_model",
-    "script_arguments",
-    "use_threads",
     "beta_sweep",
     "results_file",
 ]
@@ -106,9 +107,17 @@ def mean_bound(model: VAE, x: np.ndarray, batch_size: int = 1000, seed: int = 0)
 
 
 def _train_samples(model: VAE, x: np.ndarray, samples: int, seed: int, batch_size: int = 100) -> None:
-    """Train on ``samples`` dynamically binarised examples (one ``fit`` call; the data repeat as needed)."""
-    ds = make_dataset(x, batch_size, binarize="dynamic", seed=seed, drop_remainder=True).repeat()
-    model.fit(ds, epochs=1, steps_per_epoch=samples // batch_size, verbose=0)
+    """Train on the next ``samples`` dynamically binarised examples of the run's stream.
+
+    The stream (:func:`vaelib.data.make_stream`, seed ``seed``) continues from the optimizer's step
+    count, and the noise is drawn from ``seed`` and that count, so training in segments, or resuming from
+    a checkpoint between them, draws exactly what one long call would.
+    """
+    steps = samples // batch_size
+    model.noise_seed = seed
+    _fit_epochs_exactly(model, steps)
+    stream = make_stream(x, batch_size, "dynamic", seed, start_step=int(model.optimizer.iterations))
+    model.fit(stream, epochs=1, steps_per_epoch=steps, verbose=0)
 
 
 def choose_step_size(
@@ -162,32 +171,43 @@ def aevb_curve(
         The rows, one per evaluation point, each with ``n_z``, ``samples``, ``train_bound`` and
         ``test_bound`` (nats per datapoint) and ``seconds`` (training time so far).
     """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     points = evaluation_points(max_samples, first)
+    if step_size is not None and not (np.isfinite(step_size) and step_size > 0):
+        raise ValueError(f"step_size must be a positive number or None, got {step_size}")
+    settings = {
+        "experiment": "aevb_curve",
+        "n_z": check_positive_int(latent_dim, "latent_dim"),
+        "seed": seed,
+        "first": first,
+        "data_sha256": data_sha256(x_train, x_test),
+    }
     state = read_state(run_dir, {"n_z": int, "seed": int, "step_size": float, "rows": list})
+    if state is not None and step_size not in (None, state["step_size"]):
+        raise ValueError(
+            f"{run_dir} holds a run with other settings (step_size {state['step_size']}); use a new folder"
+        )
+    run_dir = open_run(run_dir, settings)
     if state is None:
         scores = None
         if step_size is None:
             step_size, scores = choose_step_size(latent_dim, x_train, seed=seed)
         state = {"n_z": latent_dim, "step_size": step_size, "step_size_scores": scores, "seed": seed, "rows": []}
-    elif state["n_z"] != latent_dim or state["seed"] != seed or step_size not in (None, state["step_size"]):
-        raise ValueError(
-            f"{run_dir} holds a run with other settings ({state['n_z']=}, {state['seed']=}); use a new folder"
-        )
     keras.utils.set_random_seed(seed)
     model = paper_model(latent_dim, state["step_size"], len(x_train))
     done = state["rows"][-1]["samples"] if state["rows"] else 0
-    if done:
+    if "checkpoint" in state or done:
         state.setdefault("checkpoint", WEIGHTS_FILE)
         load_checkpoint(model, run_dir / state["checkpoint"])
+    else:  # a new run: its initial weights, so a kill before the first point restarts from them
+        model.optimizer.build(model.trainable_variables)
+        save_checkpoint(model, run_dir, state, "checkpoint-00000000000.weights.h5")
     train_eval, test_eval = fixed_binarize(x_train, seed), fixed_binarize(x_test, seed)
     seconds = state["rows"][-1]["seconds"] if state["rows"] else 0.0
-    for index, target in enumerate(points):
+    for target in points:
         if target <= done:
             continue
         start = time.perf_counter()
-        _train_samples(model, x_train, target - done, seed * 1000 + index)
+        _train_samples(model, x_train, target - done, seed)
         seconds += time.perf_counter() - start
         row = {
             "n_z": latent_dim,
@@ -207,7 +227,7 @@ def aevb_curve(
                 f"test {row['test_bound']:8.2f} ({seconds:6.0f} s)",
                 flush=True,
             )
-    model.save(run_dir / "model.keras")
+    save_model_atomically(model, run_dir / "model.keras")
     return state["rows"]
 
 
@@ -246,26 +266,40 @@ def train_for(
 
     Epoch by epoch, with the step size of :func:`burda_learning_rate`, until ``minutes`` of training
     time (summed over resumed sessions) have passed; after every epoch the weights, the optimizer state
-    and ``state.json`` (epochs, seconds, the epoch's mean training loss) are saved in ``run_dir``.
-    Returns that state.
+    and ``state.json`` (epochs, seconds, the epoch's mean training loss) are saved in ``run_dir``, a run
+    folder of :mod:`vaelib.training` (its ``config.json`` records the model, the data and the seed).
+    The data come from :func:`vaelib.data.make_stream` and the noise from ``seed`` and the step count,
+    so the weights after epoch :math:`e` do not depend on how often the run was stopped before it.
+    Returns the state.
     """
     if not minutes > 0:
         raise ValueError(f"minutes must be positive, got {minutes}")
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    state = read_state(run_dir, {"epochs": int, "seconds": float, "loss": list}) or {
-        "epochs": 0,
-        "seconds": 0.0,
-        "loss": [],
+    batch_size = check_positive_int(batch_size, "batch_size")
+    steps = steps_per_epoch(len(x_train), batch_size)
+    make_stream(x_train[:1], batch_size, "dynamic", seed)  # checks the options before anything is written
+    settings = {
+        "experiment": "train_for",
+        "model": model_config(model),
+        "data_sha256": data_sha256(x_train),
+        "batch_size": batch_size,
+        "seed": seed,
     }
-    if state["epochs"]:
+    run_dir = open_run(run_dir, settings)
+    state = read_state(run_dir, {"epochs": int, "seconds": float, "loss": list})
+    if state is None:  # a new run: its initial weights, so a kill in the first epoch restarts from them
+        state = {"epochs": 0, "seconds": 0.0, "loss": []}
+        model.optimizer.build(model.trainable_variables)
+        save_checkpoint(model, run_dir, state, "checkpoint-epoch00000.weights.h5")
+    else:
         state.setdefault("checkpoint", WEIGHTS_FILE)
         load_checkpoint(model, run_dir / state["checkpoint"])
+    model.noise_seed = seed
+    _fit_epochs_exactly(model, steps)
     while state["seconds"] < 60.0 * minutes:
-        ds = make_dataset(x_train, batch_size, binarize="dynamic", seed=seed * 100_000 + state["epochs"])
+        stream = make_stream(x_train, batch_size, "dynamic", seed, start_step=int(model.optimizer.iterations))
         model.optimizer.learning_rate.assign(burda_learning_rate(state["epochs"]))
         start = time.perf_counter()
-        history = model.fit(ds, epochs=1, verbose=0)
+        history = model.fit(stream, epochs=1, steps_per_epoch=steps, verbose=0)
         state["seconds"] = round(state["seconds"] + time.perf_counter() - start, 2)
         loss = float(history.history["loss"][-1])
         if not np.isfinite(loss):
@@ -276,61 +310,6 @@ def train_for(
         if log and state["epochs"] % 10 == 0:
             print(f"epoch {state['epochs']:5d}  loss {loss:8.3f}  {state['seconds'] / 60:6.1f} min", flush=True)
     return state
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux), else what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def versions() -> dict[str, str]:
-    """The versions of vaelib, TensorFlow, Keras, TFP and Python that a result was made with."""
-    import tensorflow_probability as tfp
-
-    import vaelib
-
-    return {
-        "vaelib": vaelib.__version__,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "tensorflow_probability": tfp.__version__,
-        "python": platform.python_version(),
-    }
-
-
-def run_record(seed: int, seconds: float, **extra: Any) -> dict[str, Any]:
-    """What every results file records: command, seed, versions, hardware and wall time."""
-    return {
-        "command": " ".join(["python", *sys.argv]),
-        "seed": seed,
-        "versions": versions(),
-        "hardware": {"cpu": cpu_model(), "cores": os.cpu_count(), "gpu": bool(tf.config.list_physical_devices("GPU"))},
-        "wall_seconds": round(seconds, 1),
-        **extra,
-    }
-
-
-def script_arguments(parser: argparse.ArgumentParser, runs: Path, results: Path) -> None:
-    """The options every experiment script shares: ``--seed``, ``--threads``, ``--runs``, ``--results``."""
-    parser.add_argument("--seed", type=int, default=0, help="seeds initialisation, data order and binarisation")
-    parser.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: all cores)")
-    parser.add_argument("--runs", type=Path, default=runs, help="folder of the resumable runs")
-    parser.add_argument("--results", type=Path, default=results, help="folder of the results files")
-
-
-def use_threads(threads: int) -> None:
-    """Limit TensorFlow to ``threads`` threads (0 leaves its default, all cores); call before any op runs."""
-    if threads < 0:
-        raise ValueError(f"threads must be >= 0, got {threads}")
-    if threads:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
 def beta_sweep(
@@ -351,7 +330,9 @@ def beta_sweep(
     :math:`\mathcal{L}_B = -(\text{rate} + \text{distortion})` (nats per datapoint), 16 prior samples
     (decoder means) and the reconstructions of the first 8 test images. A finished :math:`\beta` is kept in
     ``run_dir`` (written atomically, so a kill never leaves half a file that counts as finished) and not
-    trained again. Each kept model records its settings (``epochs``, ``latent_dim``, ``seed`` and a SHA-256
+    trained again; a :math:`\beta` being trained keeps its run in ``run_dir/beta<β>/`` (see
+    :func:`vaelib.train`), so a killed sweep resumes from its last epoch. Each kept model records its
+    settings (``epochs``, ``latent_dim``, ``seed`` and a SHA-256
     of the data); reusing ``run_dir`` with other settings is an error, not a silent reuse of old models.
     """
     epochs = check_positive_int(epochs, "epochs")
@@ -364,6 +345,7 @@ def beta_sweep(
     data = hashlib.sha256(np.ascontiguousarray(x_train, np.float32).tobytes())
     data.update(np.ascontiguousarray(x_test, np.float32).tobytes())
     settings = {"epochs": epochs, "latent_dim": latent_dim, "seed": seed, "data_sha256": data.hexdigest()}
+    make_stream(x_train[:1], 100, "dynamic", seed)  # checks the seed before anything is written
     rows = []
     for beta in betas:
         path = run_dir / f"beta{beta:g}.npz"
@@ -372,7 +354,7 @@ def beta_sweep(
             model = VAE.mlp(latent_dim=latent_dim)
             model.compile(optimizer=keras.optimizers.Adam(1e-3), beta=beta)
             start = time.perf_counter()
-            model.fit(make_dataset(x_train, 100, seed=seed), epochs=epochs, verbose=0)
+            train(model, x_train, epochs, run_dir / f"beta{beta:g}", verbose=0, seed=seed)  # resumable
             seconds = time.perf_counter() - start
             terms = [elbo_terms(model, x_eval[i : i + 1000], seed=seed + i) for i in range(0, len(x_eval), 1000)]
             rate = float(np.mean(np.concatenate([t["kl"] for t in terms])))

@@ -1,0 +1,74 @@
+"""What the scripts in ``experiments/`` and ``benchmarks/`` share: their options, threads, and the record
+each results file keeps of the run that made it (command, seed, versions, hardware, wall time).
+
+Not part of vaelib's API: the science of the experiments is in :mod:`vaelib.reproduce`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+__all__ = ["cpu_model", "versions", "run_record", "script_arguments", "use_threads"]
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def versions() -> dict[str, str]:
+    """The versions of vaelib, TensorFlow, Keras, TFP and Python that a result was made with."""
+    import tensorflow_probability as tfp
+
+    import vaelib
+
+    return {
+        "vaelib": vaelib.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "tensorflow_probability": tfp.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def run_record(seed: int, seconds: float, **extra: Any) -> dict[str, Any]:
+    """What every results file records: command, seed, versions, hardware and wall time."""
+    return {
+        "command": " ".join(["python", *sys.argv]),
+        "seed": seed,
+        "versions": versions(),
+        "hardware": {"cpu": cpu_model(), "cores": os.cpu_count(), "gpu": bool(tf.config.list_physical_devices("GPU"))},
+        "wall_seconds": round(seconds, 1),
+        **extra,
+    }
+
+
+def script_arguments(parser: argparse.ArgumentParser, runs: Path, results: Path) -> None:
+    """The options every experiment script shares: ``--seed``, ``--threads``, ``--runs``, ``--results``."""
+    parser.add_argument("--seed", type=int, default=0, help="seeds initialisation, data order and binarisation")
+    parser.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: all cores)")
+    parser.add_argument("--runs", type=Path, default=runs, help="folder of the resumable runs")
+    parser.add_argument("--results", type=Path, default=results, help="folder of the results files")
+
+
+def use_threads(threads: int) -> None:
+    """Limit TensorFlow to ``threads`` threads (0 leaves its default, all cores); call before any op runs."""
+    if threads < 0:
+        raise ValueError(f"threads must be >= 0, got {threads}")
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
