@@ -357,7 +357,7 @@ class VAE(keras.Model):
         terms = elbo_terms(self, x, self.num_samples, self.kl_method, seed)
         return -tf.reduce_mean(terms["reconstruction"] - self.beta * terms["kl"]), terms
 
-    def _loss_and_terms(self, x: tf.Tensor, stream: int) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    def _loss_and_terms(self, x: tf.Tensor, stream: int = 0) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         loss, terms = self._objective(x, self.step_seed(stream))
         if self.losses:
             loss += tf.add_n(self.losses)
@@ -412,6 +412,14 @@ class VAE(keras.Model):
                     f"the dataset must yield float batches of shape (None, {', '.join(map(str, self.data_shape))}),"
                     f" got {spec.dtype.name} batches of shape {tuple(spec.shape)}"
                 )
+            # the values, too, as for an array: the first batch (NaN, range, empty)
+            first = next(iter(x.take(1)), None)
+            if first is None:
+                raise ValueError("the dataset is empty: it yields no batch")
+            try:
+                self.check_data(first[0] if isinstance(first, tuple) else first)
+            except ValueError as err:
+                raise ValueError(f"the dataset's first batch: {err}") from err
 
     def fit(self, x: Any = None, *args: Any, **kwargs: Any) -> keras.callbacks.History:
         """Keras ``fit``, after checking the data (shape, dtype, range, NaN) up front."""
