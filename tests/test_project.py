@@ -108,7 +108,9 @@ def test_every_chapter_starts_with_the_setup_cell():
         assert "hide-input" in setup_cell["metadata"].get("tags", []), f"{path.name}: setup cell is not collapsed"
         # installs vaelib from the repository only when it is missing, never TensorFlow itself
         assert 'find_spec("vaelib") is None' in setup, path.name
-        assert f'"git+{url}"' in setup, f"{path.name}: install source is not the repository in _config.yml"
+        # the release that matches this vaelib (its results files are pinned to the same tag), never main
+        tag = f'"git+{url}@v{vaelib.__version__}"'
+        assert tag in setup, f"{path.name}: install source is not {tag} (the repository in _config.yml)"
         assert "tensorflow" not in setup.split("subprocess.run", 1)[1].split("\n")[0].lower(), path.name
         assert "keras.utils.set_random_seed" in setup and "vaelib.quick_mode()" in setup, path.name
 

@@ -1,6 +1,7 @@
 """The paper's experiments: the setup matches the paper, runs resume, and the committed results are complete."""
 
 import csv
+import hashlib
 import json
 from pathlib import Path
 
@@ -137,6 +138,37 @@ def test_results_file_is_found_from_a_chapter_folder(tmp_path, monkeypatch):
     assert reproduce.results_file("table.csv") == tmp_path / "results" / "table.csv"
     with pytest.raises(ValueError, match="file name"):
         reproduce.results_file("../table.csv")
+
+
+def test_the_recorded_results_hashes_are_those_of_the_committed_files():
+    from vaelib._results_sha256 import RESULTS_SHA256
+
+    committed = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (ROOT / "results").iterdir()}
+    assert RESULTS_SHA256 == committed, (
+        "results/ changed: run python experiments/record_results_sha256.py and raise vaelib.__version__ "
+        "(a released version's results files never change)"
+    )
+
+
+def test_results_are_downloaded_from_the_version_tag_and_checked(tmp_path, monkeypatch):
+    from vaelib._results_sha256 import RESULTS_SHA256
+
+    monkeypatch.chdir(tmp_path)  # no results/ folder here or above
+    monkeypatch.delenv(reproduce.RESULTS_ENV, raising=False)
+    calls = []
+
+    def get_file(fname, origin, file_hash=None, **kwargs):
+        calls.append((fname, origin, file_hash))
+        raise ValueError("Incomplete or corrupted file detected.")
+
+    monkeypatch.setattr(keras.utils, "get_file", get_file)
+    with pytest.raises(ValueError, match=r"aevb_fig2\.csv downloaded from .* does not have the SHA-256 .* Delete it"):
+        reproduce.results_file("aevb_fig2.csv")
+    fname, origin, file_hash = calls[0]
+    assert origin.endswith(f"/v{vaelib.__version__}/results/aevb_fig2.csv") and "/main/" not in origin
+    assert file_hash == RESULTS_SHA256["aevb_fig2.csv"] and vaelib.__version__ in fname
+    with pytest.raises(ValueError, match="not a results file"):
+        reproduce.results_file("no_such.csv")
 
 
 def test_repository_url_is_the_books():

@@ -61,6 +61,7 @@ __all__ = [
     "train_for",
     "beta_sweep",
     "results_file",
+    "results_url",
 ]
 
 FIG2_LATENT_DIMS = (3, 5, 10, 20, 200)
@@ -393,16 +394,30 @@ def beta_sweep(
     return rows
 
 
+def results_url(name: str) -> str:
+    """Where a released vaelib downloads the results file ``name``: the repository at tag ``v<version>``."""
+    import vaelib
+
+    raw = REPOSITORY_URL.replace("https://github.com/", "https://raw.githubusercontent.com/")
+    return f"{raw}/v{vaelib.__version__}/results/{name}"
+
+
 def results_file(name: str, results_dir: str | os.PathLike | None = None) -> Path:
     """The path of the committed results file ``name`` (e.g. ``"aevb_fig2.csv"``).
 
     Looks in ``results_dir``, then in the folder named by ``VAELIB_RESULTS``, then in ``results/`` in the
     working directory or any folder above it (a chapter runs in ``book/`` of a clone), and last downloads
-    the file from the repository into the Keras cache (Colab, where only vaelib is installed).
+    the file into the Keras cache (Colab, where only vaelib is installed) from the repository's tag
+    ``v<vaelib.__version__>`` (:func:`results_url`), checking it against the SHA-256 this version of
+    vaelib records for it.
 
     Raises:
+        ValueError: ``name`` is not a results file of this version of vaelib, or the download does not
+            have the recorded SHA-256 (the message names the file and what to do).
         FileNotFoundError: no copy was found and the download failed; says where it looked.
     """
+    from vaelib._results_sha256 import RESULTS_SHA256
+
     if not name or Path(name).name != name:
         raise ValueError(f"name must be a file name such as 'aevb_fig2.csv', got {name!r}")
     places = [Path(p) for p in (results_dir, os.environ.get(RESULTS_ENV)) if p]
@@ -410,12 +425,26 @@ def results_file(name: str, results_dir: str | os.PathLike | None = None) -> Pat
     for folder in places:
         if (folder / name).is_file():
             return folder / name
-    url = REPOSITORY_URL.replace("https://github.com/", "https://raw.githubusercontent.com/") + f"/main/results/{name}"
+    if name not in RESULTS_SHA256:
+        raise ValueError(f"{name} is not a results file of vaelib; they are {', '.join(sorted(RESULTS_SHA256))}")
+    url = results_url(name)
     try:
-        return Path(keras.utils.get_file(f"vaelib-results-{name}", url))
+        return Path(keras.utils.get_file(f"vaelib-{_version()}-{name}", url, file_hash=RESULTS_SHA256[name]))
+    except ValueError as err:  # Keras: the downloaded file does not have the hash
+        raise ValueError(
+            f"the results file {name} downloaded from {url} does not have the SHA-256 that vaelib {_version()} "
+            f"records for it ({err}). Delete it from the Keras cache (datasets/ under KERAS_HOME or ~/.keras) "
+            f"and run again; if it persists, run the chapter from a clone of the repository at tag v{_version()}."
+        ) from err
     except Exception as err:  # no network, no such file, proxy, ...
         raise FileNotFoundError(
             f"results file {name} not found in {', '.join(map(str, places[:3]))} (or any results/ folder above the "
             f"working directory), and downloading {url} failed ({err}). Run the chapter from a clone of the "
             f"repository, or set {RESULTS_ENV} to its results/ folder."
         ) from err
+
+
+def _version() -> str:
+    import vaelib
+
+    return vaelib.__version__
