@@ -34,7 +34,7 @@ def test_default_is_the_papers_mnist_model():
 
 
 def test_gaussian_decoder_has_sigmoid_mean_and_learned_scale():
-    model = vaelib.VAE.mlp(input_shape=(20, 28), latent_dim=2, hidden_units=(16,), likelihood="gaussian")
+    model = vaelib.VAE.mlp(data_shape=(20, 28), latent_dim=2, hidden_units=(16,), likelihood="gaussian")
     p = model.decode(np.random.default_rng(0).normal(size=(5, 2)).astype(np.float32) * 10)
     mean, std = p.mean().numpy(), p.stddev().numpy()
     assert p.event_shape == (20, 28)
@@ -110,7 +110,7 @@ def test_model_bad_input(binary_batch):
     with pytest.raises(ValueError, match="likelihood"):
         vaelib.VAE.mlp(likelihood="poisson")
     with pytest.raises(ValueError, match="divisible"):
-        vaelib.VAE.conv(input_shape=(30, 30))
+        vaelib.VAE.conv(data_shape=(30, 30))
     model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
     model.compile()
     with pytest.raises(ValueError, match=r"\[0, 1\]"):

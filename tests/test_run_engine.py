@@ -53,7 +53,7 @@ def test_stream_options_are_checked(options):
 
 def _model(seed=None):
     keras.utils.set_random_seed(0)
-    model = vaelib.VAE.mlp(input_shape=(4, 4), latent_dim=2, hidden_units=(8,))
+    model = vaelib.VAE.mlp(data_shape=(4, 4), latent_dim=2, hidden_units=(8,))
     model.compile(optimizer=keras.optimizers.Adam(1e-2), seed=seed)
     return model
 
@@ -82,7 +82,7 @@ def test_train_resumed_with_another_initialisation_ends_as_the_uninterrupted_run
     whole = vaelib.train(_model(), x, 5, tmp_path / "whole", verbose=0, batch_size=25, binarize=None, seed=2)
     vaelib.train(_model(), x, 2, tmp_path / "cut", verbose=0, batch_size=25, binarize=None, seed=2)
     keras.utils.set_random_seed(99)  # the resumed session builds different initial weights: they must be replaced
-    fresh = vaelib.VAE.mlp(input_shape=(4, 4), latent_dim=2, hidden_units=(8,))
+    fresh = vaelib.VAE.mlp(data_shape=(4, 4), latent_dim=2, hidden_units=(8,))
     fresh.compile(optimizer=keras.optimizers.Adam(1e-2))
     cut = vaelib.train(fresh, x, 5, tmp_path / "cut", verbose=0, batch_size=25, binarize=None, seed=2)
     assert int(fresh.optimizer.iterations) == 5 * 3  # every epoch is 3 steps, none run past its end

@@ -11,7 +11,27 @@ Where each idea of the book lives:
 * :mod:`vaelib.linear_gaussian` — a model with an exact posterior;
 * :mod:`vaelib.evaluation` — importance-sampled log-likelihood;
 * :mod:`vaelib.reproduce` — the paper's experiments, resumable, and where their results are;
-* :mod:`vaelib.data`, :mod:`vaelib.training`, :mod:`vaelib.plotting`, :mod:`vaelib.cli` — the rest.
+* :mod:`vaelib.training` — the run engine: resumable training, exactly as if never interrupted;
+* :mod:`vaelib.data`, :mod:`vaelib.plotting`, :mod:`vaelib.cli` — the rest.
+
+Conventions, the same in every function:
+
+* **Seeds.** Whatever draws random numbers takes ``seed``: ``None`` for fresh randomness, an int in
+  :math:`[0, 2^{31})` for the same numbers every time, or (where TensorFlow draws) a shape-``[2]`` integer
+  tensor, a stateless seed. Estimators — ``elbo``, ``elbo_terms``, ``minibatch_elbo``, ``iwae_bound``,
+  ``log_likelihood``, ``monte_carlo_kl``, ``dynamic_binarize``, ``VAE.sample`` — default to ``None``;
+  what defines a data set or a run — ``fixed_binarize``, ``make_dataset``, ``make_stream``, ``train``,
+  the experiments of :mod:`vaelib.reproduce` — defaults to ``0``. A bad seed is a ``TypeError`` or
+  ``ValueError``.
+* **Return types.** What can be differentiated returns a ``tf.Tensor`` (the bounds, their terms,
+  ``dynamic_binarize``); what is computed in chunks or prepares data returns a NumPy array
+  (``log_likelihood``, ``fixed_binarize``, ``load_mnist``, ``VAE.sample``, ``reconstruct``).
+* **Names.** ``data_shape`` is the shape of one data point (``VAE``, ``VAE.mlp``, ``VAE.conv``,
+  ``build_encoder``, ``build_decoder``), ``latent_dim`` is :math:`N_z`, ``num_samples`` is :math:`L`
+  (or :math:`k`), ``batch_size`` is :math:`M`.
+* **Models.** :class:`~vaelib.model.VAE` and :class:`~vaelib.autoencoder.Autoencoder` are siblings over
+  :class:`~vaelib.model.EncoderDecoder`; the bounds need a model whose ``encode`` is a distribution
+  :math:`q(z|x)` and refuse an autoencoder with a ``TypeError``.
 """
 
 from vaelib import reproduce
@@ -23,7 +43,7 @@ from vaelib.evaluation import log_likelihood
 from vaelib.gradients import gradient_moments, reparameterization_gradient, score_function_gradient
 from vaelib.kl import diagonal_gaussian, gaussian_kl, monte_carlo_kl
 from vaelib.linear_gaussian import LinearGaussianModel
-from vaelib.model import VAE
+from vaelib.model import VAE, EncoderDecoder
 from vaelib.notebook import glue, show_source
 from vaelib.plotting import (
     image_grid,
@@ -39,6 +59,7 @@ from vaelib.training import train
 __all__ = [
     "VAE",
     "Autoencoder",
+    "EncoderDecoder",
     "glue",
     "LinearGaussianModel",
     "LogitBernoulli",

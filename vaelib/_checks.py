@@ -73,6 +73,15 @@ def check_data(
     return t
 
 
+def check_seed(seed: object, name: str = "seed") -> int:
+    """``seed`` as an int in :math:`[0, 2^{31})`, or a ``TypeError``/``ValueError`` that says what was expected."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"{name} must be an int in [0, 2**31), got {seed!r}")
+    if not 0 <= seed < 2**31:
+        raise ValueError(f"{name} must be an int in [0, 2**31), got {seed}")
+    return int(seed)
+
+
 def stateless_seed(seed: int | tf.Tensor | None) -> tf.Tensor:
     """A shape-``[2]`` int32 seed for TFP's stateless samplers.
 
@@ -82,9 +91,7 @@ def stateless_seed(seed: int | tf.Tensor | None) -> tf.Tensor:
     if seed is None:
         return tfp.random.sanitize_seed(None)
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        if not 0 <= seed < 2**31:
-            raise ValueError(f"seed must be in [0, 2**31), got {seed}")
-        return tf.constant([int(seed), 0x5EED], dtype=tf.int32)
+        return tf.constant([check_seed(seed), 0x5EED], dtype=tf.int32)
     seed = tf.convert_to_tensor(seed)
     if not seed.dtype.is_integer or seed.shape != (2,):
         raise TypeError(f"seed must be None, an int or an integer tensor of shape [2], got {seed!r}")

@@ -16,25 +16,34 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from vaelib.model import VAE
+from vaelib.model import EncoderDecoder
 
 tfd = tfp.distributions
 
 __all__ = ["Autoencoder"]
 
-BOUND_OPTIONS = ("num_samples", "kl", "beta", "objective", "seed")  # VAE.compile's options that an autoencoder lacks
+BOUND_OPTIONS = ("num_samples", "kl", "beta", "objective")  # VAE.compile's options that an autoencoder lacks
 
 
 @keras.saving.register_keras_serializable(package="vaelib")
-class Autoencoder(VAE):
-    """A deterministic autoencoder with the VAE's networks; build one with :meth:`~vaelib.model.VAE.mlp`.
+class Autoencoder(EncoderDecoder):
+    """A deterministic autoencoder with the VAE's networks.
 
-    ``fit``/``evaluate`` report ``loss`` and ``reconstruction`` (:math:`\\log p(x|f(x))`, nats per example).
+    Build one with :meth:`~vaelib.model.EncoderDecoder.mlp` or :meth:`~vaelib.model.EncoderDecoder.conv`.
+
+    A sibling of :class:`~vaelib.model.VAE` (both are :class:`~vaelib.model.EncoderDecoder`), not a kind
+    of VAE: it has no :math:`q(z|x)` and no prior, so the bounds (``elbo``, ``iwae_bound``,
+    ``log_likelihood``) refuse it. ``fit``/``evaluate`` report ``loss`` and ``reconstruction``
+    (:math:`\\log p(x|f(x))`, nats per example).
     """
 
     encoder_outputs_per_latent = 1
     probabilistic_encoder = False  # encode(x) is a point mass: elbo, iwae_bound, log_likelihood refuse it
     reported_terms = ("reconstruction",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("name", "autoencoder")
+        super().__init__(*args, **kwargs)
 
     def encode(self, x: Any, training: bool = False) -> tfd.Independent:
         r"""The point mass at the code :math:`f(x)`: batch shape ``(N,)``, event shape ``(J,)``."""
@@ -56,13 +65,6 @@ class Autoencoder(VAE):
         if given:
             raise TypeError(f"an Autoencoder trains on the reconstruction alone; it takes no {', '.join(given)}")
         super().compile(optimizer=optimizer, weight_decay=weight_decay, **kwargs)
-
-    def get_compile_config(self) -> dict[str, Any] | None:
-        config = super().get_compile_config()
-        if config is not None:
-            for option in BOUND_OPTIONS:
-                config.pop(option, None)
-        return config
 
     def _objective(self, x: tf.Tensor, seed: tf.Tensor | None = None) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         reconstruction = self.decode(self.encode(x).mean()).log_prob(x)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from vaelib._checks import check_choice, check_positive_int
+from vaelib._checks import check_choice, check_positive_int, check_seed, stateless_seed
 
 __all__ = [
     "load_mnist",
@@ -154,24 +154,27 @@ def load_mnist(data_dir: str | os.PathLike | None = None) -> Arrays:
     return _read(downloaded)
 
 
-def dynamic_binarize(x: tf.Tensor, seed: tf.Tensor | None = None) -> tf.Tensor:
-    r"""A fresh binary draw :math:`x_b \sim \operatorname{Bernoulli}(x)` of every pixel (float32 0/1).
+def dynamic_binarize(x: tf.Tensor, seed: int | tf.Tensor | None = None) -> tf.Tensor:
+    r"""A fresh binary draw :math:`x_b \sim \operatorname{Bernoulli}(x)` of every pixel (float32 0/1 tensor).
 
-    ``seed`` (shape ``[2]``) makes the draw reproducible; ``None`` draws fresh randomness.
+    ``seed``: ``None`` draws fresh randomness; an int or a shape-``[2]`` integer tensor makes the draw
+    reproducible (as for every seed of vaelib).
     """
     x = tf.convert_to_tensor(x, dtype=tf.float32)
     if seed is None:
         u = tf.random.uniform(tf.shape(x))
     else:
-        u = tf.random.stateless_uniform(tf.shape(x), seed=seed)
+        u = tf.random.stateless_uniform(tf.shape(x), seed=stateless_seed(seed))
     return tf.cast(u < x, tf.float32)
 
 
 def fixed_binarize(x: np.ndarray, seed: int = 0) -> np.ndarray:
     r"""One fixed draw :math:`x_b \sim \operatorname{Bernoulli}(x)`: the same output for the same ``x`` and seed.
 
-    Used for evaluation so test-set numbers are reproducible.
+    Used for evaluation so test-set numbers are reproducible; ``seed`` is an int (default 0, the
+    binarisation every number of the book is measured on). Returns a NumPy array.
     """
+    seed = check_seed(seed)
     x = np.asarray(x, dtype=np.float32)
     if x.size and (np.nanmin(x) < 0 or np.nanmax(x) > 1 or not np.all(np.isfinite(x))):
         raise ValueError("fixed_binarize expects probabilities in [0, 1]")
@@ -246,7 +249,7 @@ def make_stream(
     permutation of pass :math:`e` is drawn from the stateless seed ``(seed, e)`` and the binarisation of
     step :math:`t` from ``(seed, t)``: every batch is a function of ``seed`` and its step number alone,
     so a stream started at ``start_step`` yields exactly what an uninterrupted stream yields from that
-    step on. That is what lets :func:`vaelib.train` resume a killed run with the data order it would have
+    step on. That is what lets :func:`vaelib.training.train` resume a killed run with the data order it would have
     had. (:func:`make_dataset` draws from TensorFlow's random state instead, which no checkpoint restores.)
     Use with ``fit(..., steps_per_epoch=steps_per_epoch(len(x), batch_size))``.
 
@@ -259,8 +262,7 @@ def make_stream(
     """
     batch_size = check_positive_int(batch_size, "batch_size")
     check_choice(binarize, "binarize", ("dynamic", "fixed", None))
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**31:
-        raise ValueError(f"seed must be an int in [0, 2**31), got {seed!r}")
+    seed = check_seed(seed)
     if isinstance(start_step, bool) or not isinstance(start_step, (int, np.integer)) or start_step < 0:
         raise ValueError(f"start_step must be an int >= 0, got {start_step!r}")
     x = _images(x)

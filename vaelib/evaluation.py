@@ -30,7 +30,7 @@ def log_likelihood(
     num_samples: int = 5000,
     batch_size: int = 100,
     sample_batch_size: int | None = None,
-    seed: int = 0,
+    seed: int | tf.Tensor | None = None,
 ) -> np.ndarray:
     r"""Importance-sampled estimate of :math:`\log p(x)` for every data point, shape ``(N,)``, in nats.
 
@@ -40,7 +40,10 @@ def log_likelihood(
         num_samples: :math:`k`, importance samples per data point.
         batch_size: data points per chunk.
         sample_batch_size: samples per chunk (default: as many as keep a chunk at 20,000 decodes).
-        seed: makes the estimate reproducible.
+        seed: ``None`` for fresh samples, or an int / shape-``[2]`` tensor for a reproducible estimate.
+
+    Returns a NumPy array (it is computed in chunks and not differentiable; the bounds of
+    :mod:`vaelib.bound`, which are, return tensors).
     """
     num_samples = check_positive_int(num_samples, "num_samples")
     batch_size = check_positive_int(batch_size, "batch_size")

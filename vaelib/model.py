@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from vaelib._checks import check_choice, check_data, check_positive_int, stateless_seed
+from vaelib._checks import check_choice, check_data, check_positive_int, check_seed, stateless_seed
 from vaelib.bound import KL_METHODS, OBJECTIVES, elbo_terms, iwae_terms
 from vaelib.distributions import LogitBernoulli
 from vaelib.kl import standard_normal
@@ -32,7 +32,7 @@ from vaelib.networks import build_decoder, build_encoder
 
 tfd = tfp.distributions
 
-__all__ = ["VAE"]
+__all__ = ["VAE", "EncoderDecoder"]
 
 ENCODER_MIN_SCALE = 1e-4
 DECODER_MIN_SCALE = 1e-3
@@ -51,11 +51,13 @@ def _shape(value: Sequence[int], name: str) -> tuple[int, ...]:
     return shape
 
 
-@keras.saving.register_keras_serializable(package="vaelib")
-class VAE(keras.Model):
-    r"""A variational auto-encoder: ``encode(x)`` gives :math:`q(z|x)`, ``decode(z)`` gives :math:`p(x|z)`.
+class EncoderDecoder(keras.Model):
+    r"""What :class:`VAE` and :class:`~vaelib.autoencoder.Autoencoder` share: an encoder and a decoder network.
 
-    Build one with :meth:`~vaelib.model.VAE.mlp` (the paper's MNIST model by default) or :meth:`~vaelib.model.VAE.conv`.
+    The decoder gives :math:`p(x|z)` (``decode``); subclasses say what ``encode`` gives and what
+    training minimises (``_objective``). Shared: the networks, the data checks, reconstructions, the
+    training and evaluation steps (with weight decay and the noise seed), and saving. Build a model with
+    the subclasses' :meth:`mlp` or :meth:`conv`.
 
     Args:
         data_shape: shape of one data point, e.g. ``(28, 28)``.
@@ -68,9 +70,9 @@ class VAE(keras.Model):
         initializer: Keras initializer of every kernel (the paper uses ``N(0, 0.01)``).
     """
 
-    encoder_outputs_per_latent = 2  # mu and sigma for every latent dimension
-    probabilistic_encoder = True  # encode(x) is a distribution q(z|x), so the bounds are defined
-    reported_terms = ("elbo", "kl", "reconstruction")  # per-example metrics of fit/evaluate, in nats
+    encoder_outputs_per_latent = 1  # encoder outputs per latent dimension
+    probabilistic_encoder = False  # True where encode(x) is a distribution q(z|x), so the bounds are defined
+    reported_terms: tuple[str, ...] = ()  # per-example metrics of fit/evaluate, in nats
 
     def __init__(
         self,
@@ -84,7 +86,6 @@ class VAE(keras.Model):
         initializer: str | dict = "glorot_uniform",
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("name", "vae")
         super().__init__(**kwargs)
         self.data_shape = _shape(data_shape, "data_shape")
         self.latent_dim = check_positive_int(latent_dim, "latent_dim")
@@ -115,10 +116,6 @@ class VAE(keras.Model):
         self.decoder = build_decoder(
             architecture, self.data_shape, self.latent_dim, self.hidden_units, activation, self.filters, outputs, init
         )
-        self.num_samples = 1
-        self.kl_method = "analytic"
-        self.beta = 1.0
-        self.objective = "elbo"
         self.weight_decay = 0.0
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.term_trackers = {name: keras.metrics.Mean(name=name) for name in self.reported_terms}
@@ -128,28 +125,28 @@ class VAE(keras.Model):
     @classmethod
     def mlp(
         cls,
-        input_shape: Sequence[int] = (28, 28),
+        data_shape: Sequence[int] = (28, 28),
         latent_dim: int = 20,
         hidden_units: Sequence[int] = (500,),
         activation: str = "tanh",
         likelihood: str = "bernoulli",
         **kwargs: Any,
-    ) -> VAE:
-        """The paper's MLP VAE: by default 784-500-20 with tanh and a Bernoulli decoder."""
-        return cls(input_shape, latent_dim, "mlp", hidden_units, activation, likelihood, **kwargs)
+    ) -> Any:
+        """The paper's MLP model: by default 784-500-20 with tanh and a Bernoulli decoder."""
+        return cls(data_shape, latent_dim, "mlp", hidden_units, activation, likelihood, **kwargs)
 
     @classmethod
     def conv(
         cls,
-        input_shape: Sequence[int] = (28, 28),
+        data_shape: Sequence[int] = (28, 28),
         latent_dim: int = 2,
         filters: Sequence[int] = (32, 64),
         hidden_units: Sequence[int] = (16,),
         likelihood: str = "bernoulli",
         **kwargs: Any,
-    ) -> VAE:
-        """Convolutional VAE: two stride-2 3x3 convolutions each way (the Keras VAE example)."""
-        return cls(input_shape, latent_dim, "conv", hidden_units, "relu", likelihood, filters, **kwargs)
+    ) -> Any:
+        """Convolutional model: two stride-2 3x3 convolutions each way (the Keras VAE example)."""
+        return cls(data_shape, latent_dim, "conv", hidden_units, "relu", likelihood, filters, **kwargs)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -165,34 +162,13 @@ class VAE(keras.Model):
         }
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> VAE:
+    def from_config(cls, config: dict[str, Any]) -> EncoderDecoder:
         return cls(**config)
-
-    # ----------------------------------------------------------------- distributions
-    @property
-    def prior(self) -> tfd.MultivariateNormalDiag:
-        r"""The prior :math:`p(z) = \mathcal{N}(0, I)`, event shape ``(latent_dim,)``."""
-        return standard_normal(self.latent_dim)
 
     def check_data(self, x: Any) -> tf.Tensor:
         """Check a batch of data against this model (shape, dtype, finite, in [0, 1] for Bernoulli)."""
         support = "unit" if self.likelihood == "bernoulli" else "real"
         return check_data(x, self.data_shape, support=support)
-
-    def _mean_and_scale(self, x: Any, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
-        h = self.encoder(self.check_data(x), training=training)
-        mean, raw_scale = tf.split(h, 2, axis=-1)
-        return mean, tf.nn.softplus(raw_scale) + ENCODER_MIN_SCALE
-
-    def encoder_outputs(self, x: Any, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
-        r"""The encoder's outputs :math:`(\mu, \log\sigma^2)` for a batch, each of shape ``(N, J)``."""
-        mean, scale = self._mean_and_scale(x, training)
-        return mean, 2.0 * tf.math.log(scale)
-
-    def encode(self, x: Any, training: bool = False) -> tfd.MultivariateNormalDiag:
-        r""":math:`q(z|x)`, a diagonal Gaussian with batch shape ``(N,)`` and event shape ``(J,)``."""
-        mean, scale = self._mean_and_scale(x, training)
-        return tfd.MultivariateNormalDiag(loc=mean, scale_diag=scale)
 
     def decode(self, z: Any, training: bool = False) -> tfd.Independent:
         r""":math:`p(x|z)` with event shape ``data_shape`` and batch shape ``z.shape[:-1]``.
@@ -220,70 +196,38 @@ class VAE(keras.Model):
         r""":math:`\mathbb{E}[x | z = \mu(x)]`: decode the encoder's mean, return the decoder's mean."""
         return self(self.check_data(x)).numpy()
 
-    def sample(self, n: int, seed: int | tf.Tensor | None = None, mean: bool = True) -> np.ndarray:
-        r"""``n`` new data points: :math:`z \sim p(z)`, then the mean of :math:`p(x|z)` (or a draw from it)."""
-        n = check_positive_int(n, "n")
-        z_seed, x_seed = tfp.random.split_seed(stateless_seed(seed))
-        decoded = self.decode(self.prior.sample(n, seed=z_seed))
-        return (decoded.mean() if mean else decoded.sample(seed=x_seed)).numpy()
-
     # ----------------------------------------------------------------- training
+    def encode(self, x: Any, training: bool = False) -> tfd.Distribution:
+        """The encoder's distribution over :math:`z` for a batch (subclasses say which)."""
+        raise NotImplementedError
+
     def compile(
         self,
         optimizer: str | keras.optimizers.Optimizer = "adam",
-        num_samples: int = 1,
-        kl: str = "analytic",
-        beta: float = 1.0,
-        objective: str = "elbo",
         weight_decay: float = 0.0,
         seed: int | None = None,
         **kwargs: Any,
     ) -> None:
-        r"""Configure training on the negative bound (no ``loss`` argument is needed).
+        r"""Configure training on the model's own loss (no ``loss`` argument is needed).
 
         Args:
             optimizer: any Keras optimizer.
-            num_samples: :math:`L`, Monte Carlo samples of :math:`z` per data point (with
-                ``objective="iwae"``, the :math:`k` of the importance-weighted bound).
-            kl: ``"analytic"`` (closed form) or ``"mc"`` (estimated with the same samples).
-            beta: weight of the KL term; the loss is :math:`-(\mathcal{L}_2 - \beta\,\mathrm{KL})`,
-                the bound itself at ``beta=1`` (Higgins et al. 2017 for other values).
-            objective: ``"elbo"`` (the SGVB estimator of :math:`\mathcal{L}_B`) or ``"iwae"`` (the
-                importance-weighted bound :math:`\mathcal{L}^{\mathrm{IW}}_k`, Burda et al. 2015, with
-                :math:`k` = ``num_samples``; it takes neither ``kl`` nor ``beta``).
             weight_decay: :math:`\lambda \ge 0`; adds :math:`\frac{\lambda}{2}\lVert\theta\rVert^2` over
-                all weights to the per-example loss. With :math:`\lambda = 1/N` this is
-                :math:`-\frac1N \log p(\theta)` for the prior :math:`p(\theta) = \mathcal{N}(0, I)` (up to a
-                constant), so training maximises :math:`\frac1N[\sum_i \mathcal{L}_B(x^{(i)}) + \log p(\theta)]`,
-                as in the paper's MNIST experiments.
-            seed: where the noise :math:`\epsilon` of every training and evaluation step comes from.
-                ``None``: TensorFlow's global random state (reproducible after
-                ``keras.utils.set_random_seed``, but not restored by a checkpoint). An int in
-                :math:`[0, 2^{31})`: step :math:`t` draws from the stateless seed ``(seed, t)``, with
-                :math:`t` the optimizer's step count, which every checkpoint holds, so a run restored
-                from a checkpoint draws exactly the noise the uninterrupted run drew
-                (:func:`vaelib.train` sets it).
+                all weights to the per-example loss.
+            seed: where the noise of every training and evaluation step comes from (see
+                :meth:`VAE.compile`).
             **kwargs: passed to ``keras.Model.compile``. Unless given, ``steps_per_execution`` is
                 ``vaelib.model.STEPS_PER_EXECUTION`` (20) and ``jit_compile`` (XLA) is on for the MLP and off for the
                 conv model: what measured fastest on CPU (``benchmarks/train_speed.py``). Inside a
                 ``tf.distribute`` strategy's scope both default to off (one step per call, no XLA).
         """
-        self.num_samples = check_positive_int(num_samples, "num_samples")
-        self.kl_method = check_choice(kl, "kl", KL_METHODS)
-        beta = float(beta)
-        if not np.isfinite(beta) or beta < 0:
-            raise ValueError(f"beta must be a finite number >= 0, got {beta}")
-        self.beta = beta
-        self.objective = check_choice(objective, "objective", OBJECTIVES)
-        if objective == "iwae" and (kl != "analytic" or beta != 1.0):
-            raise ValueError("objective='iwae' is the importance-weighted bound itself: it takes no kl or beta")
         weight_decay = float(weight_decay)
         if not np.isfinite(weight_decay) or weight_decay < 0:
             raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay}")
         self.weight_decay = weight_decay
         self.noise_seed = seed
         if kwargs.get("loss") is not None:
-            raise ValueError("VAE.compile() takes no loss: the model trains on the negative ELBO")
+            raise ValueError(f"{type(self).__name__}.compile() takes no loss: the model trains on its own objective")
         kwargs.pop("loss", None)
         # Several steps per call, and XLA for the MLP (it fuses the small matrix products and element-wise
         # ops; on CPU it slows convolutions down). Not under a tf.distribute strategy, where Keras's
@@ -297,15 +241,7 @@ class VAE(keras.Model):
         if not self.compiled:
             return None
         config = super().get_compile_config() or {}
-        return dict(
-            config,
-            num_samples=self.num_samples,
-            kl=self.kl_method,
-            beta=self.beta,
-            objective=self.objective,
-            weight_decay=self.weight_decay,
-            seed=self.noise_seed,
-        )
+        return dict(config, weight_decay=self.weight_decay, seed=self.noise_seed)
 
     def compile_from_config(self, config: dict[str, Any]) -> None:
         config = keras.saving.deserialize_keras_object(config)
@@ -324,11 +260,7 @@ class VAE(keras.Model):
     @noise_seed.setter
     def noise_seed(self, seed: int | None) -> None:
         if seed is not None:
-            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-                raise TypeError(f"seed must be None or an int, got {seed!r}")
-            if not 0 <= seed < 2**31:
-                raise ValueError(f"seed must be in [0, 2**31), got {seed}")
-            seed = int(seed)
+            seed = check_seed(seed)
         if seed != self.noise_seed:
             self._noise_seed = seed
             # the compiled steps captured the old seed: trace them again
@@ -351,11 +283,7 @@ class VAE(keras.Model):
 
     def _objective(self, x: tf.Tensor, seed: tf.Tensor | None = None) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         """The batch's loss before regularisation, and the per-example terms that ``fit`` reports."""
-        if self.objective == "iwae":
-            terms = iwae_terms(self, x, self.num_samples, seed)
-            return -tf.reduce_mean(terms["iwae"]), terms
-        terms = elbo_terms(self, x, self.num_samples, self.kl_method, seed)
-        return -tf.reduce_mean(terms["reconstruction"] - self.beta * terms["kl"]), terms
+        raise NotImplementedError
 
     def _loss_and_terms(self, x: tf.Tensor, stream: int = 0) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         loss, terms = self._objective(x, self.step_seed(stream))
@@ -432,3 +360,121 @@ class VAE(keras.Model):
         """Keras ``evaluate``, after checking the data up front; reports ``elbo``, ``kl``, ``reconstruction``."""
         self._check_fit_input(x)
         return super().evaluate(x, *args, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="vaelib")
+class VAE(EncoderDecoder):
+    r"""A variational auto-encoder: ``encode(x)`` gives :math:`q(z|x)`, ``decode(z)`` gives :math:`p(x|z)`.
+
+    Build one with :meth:`~vaelib.model.EncoderDecoder.mlp` (the paper's MNIST model by default) or
+    :meth:`~vaelib.model.EncoderDecoder.conv`; the arguments are those of :class:`EncoderDecoder`.
+    """
+
+    encoder_outputs_per_latent = 2  # mu and sigma for every latent dimension
+    probabilistic_encoder = True  # encode(x) is a distribution q(z|x), so the bounds are defined
+    reported_terms = ("elbo", "kl", "reconstruction")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("name", "vae")
+        super().__init__(*args, **kwargs)
+        self.num_samples = 1
+        self.kl_method = "analytic"
+        self.beta = 1.0
+        self.objective = "elbo"
+
+    @property
+    def prior(self) -> tfd.MultivariateNormalDiag:
+        r"""The prior :math:`p(z) = \mathcal{N}(0, I)`, event shape ``(latent_dim,)``."""
+        return standard_normal(self.latent_dim)
+
+    def _mean_and_scale(self, x: Any, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
+        h = self.encoder(self.check_data(x), training=training)
+        mean, raw_scale = tf.split(h, 2, axis=-1)
+        return mean, tf.nn.softplus(raw_scale) + ENCODER_MIN_SCALE
+
+    def encoder_outputs(self, x: Any, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+        r"""The encoder's outputs :math:`(\mu, \log\sigma^2)` for a batch, each of shape ``(N, J)``."""
+        mean, scale = self._mean_and_scale(x, training)
+        return mean, 2.0 * tf.math.log(scale)
+
+    def encode(self, x: Any, training: bool = False) -> tfd.MultivariateNormalDiag:
+        r""":math:`q(z|x)`, a diagonal Gaussian with batch shape ``(N,)`` and event shape ``(J,)``."""
+        mean, scale = self._mean_and_scale(x, training)
+        return tfd.MultivariateNormalDiag(loc=mean, scale_diag=scale)
+
+    def sample(self, n: int, seed: int | tf.Tensor | None = None, mean: bool = True) -> np.ndarray:
+        r"""``n`` new data points: :math:`z \sim p(z)`, then the mean of :math:`p(x|z)` (or a draw from it)."""
+        n = check_positive_int(n, "n")
+        z_seed, x_seed = tfp.random.split_seed(stateless_seed(seed))
+        decoded = self.decode(self.prior.sample(n, seed=z_seed))
+        return (decoded.mean() if mean else decoded.sample(seed=x_seed)).numpy()
+
+    def compile(
+        self,
+        optimizer: str | keras.optimizers.Optimizer = "adam",
+        num_samples: int = 1,
+        kl: str = "analytic",
+        beta: float = 1.0,
+        objective: str = "elbo",
+        weight_decay: float = 0.0,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        r"""Configure training on the negative bound (no ``loss`` argument is needed).
+
+        Args:
+            optimizer: any Keras optimizer.
+            num_samples: :math:`L`, Monte Carlo samples of :math:`z` per data point (with
+                ``objective="iwae"``, the :math:`k` of the importance-weighted bound).
+            kl: ``"analytic"`` (closed form) or ``"mc"`` (estimated with the same samples).
+            beta: weight of the KL term; the loss is :math:`-(\mathcal{L}_2 - \beta\,\mathrm{KL})`,
+                the bound itself at ``beta=1`` (Higgins et al. 2017 for other values).
+            objective: ``"elbo"`` (the SGVB estimator of :math:`\mathcal{L}_B`) or ``"iwae"`` (the
+                importance-weighted bound :math:`\mathcal{L}^{\mathrm{IW}}_k`, Burda et al. 2015, with
+                :math:`k` = ``num_samples``; it takes neither ``kl`` nor ``beta``).
+            weight_decay: :math:`\lambda \ge 0`; adds :math:`\frac{\lambda}{2}\lVert\theta\rVert^2` over
+                all weights to the per-example loss. With :math:`\lambda = 1/N` this is
+                :math:`-\frac1N \log p(\theta)` for the prior :math:`p(\theta) = \mathcal{N}(0, I)` (up to a
+                constant), so training maximises :math:`\frac1N[\sum_i \mathcal{L}_B(x^{(i)}) + \log p(\theta)]`,
+                as in the paper's MNIST experiments.
+            seed: where the noise :math:`\epsilon` of every training and evaluation step comes from.
+                ``None``: TensorFlow's global random state (reproducible after
+                ``keras.utils.set_random_seed``, but not restored by a checkpoint). An int in
+                :math:`[0, 2^{31})`: step :math:`t` draws from the stateless seed ``(seed, t)``, with
+                :math:`t` the optimizer's step count, which every checkpoint holds, so a run restored
+                from a checkpoint draws exactly the noise the uninterrupted run drew
+                (:func:`vaelib.training.train` sets it).
+            **kwargs: passed to ``keras.Model.compile``. Unless given, ``steps_per_execution`` is
+                ``vaelib.model.STEPS_PER_EXECUTION`` (20) and ``jit_compile`` (XLA) is on for the MLP and off for the
+                conv model: what measured fastest on CPU (``benchmarks/train_speed.py``). Inside a
+                ``tf.distribute`` strategy's scope both default to off (one step per call, no XLA).
+        """
+        self.num_samples = check_positive_int(num_samples, "num_samples")
+        self.kl_method = check_choice(kl, "kl", KL_METHODS)
+        beta = float(beta)
+        if not np.isfinite(beta) or beta < 0:
+            raise ValueError(f"beta must be a finite number >= 0, got {beta}")
+        self.beta = beta
+        self.objective = check_choice(objective, "objective", OBJECTIVES)
+        if objective == "iwae" and (kl != "analytic" or beta != 1.0):
+            raise ValueError("objective='iwae' is the importance-weighted bound itself: it takes no kl or beta")
+        super().compile(optimizer=optimizer, weight_decay=weight_decay, seed=seed, **kwargs)
+
+    def get_compile_config(self) -> dict[str, Any] | None:
+        if not self.compiled:
+            return None
+        return dict(
+            super().get_compile_config(),
+            num_samples=self.num_samples,
+            kl=self.kl_method,
+            beta=self.beta,
+            objective=self.objective,
+        )
+
+    def _objective(self, x: tf.Tensor, seed: tf.Tensor | None = None) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """The batch's loss before regularisation, and the per-example terms that ``fit`` reports."""
+        if self.objective == "iwae":
+            terms = iwae_terms(self, x, self.num_samples, seed)
+            return -tf.reduce_mean(terms["iwae"]), terms
+        terms = elbo_terms(self, x, self.num_samples, self.kl_method, seed)
+        return -tf.reduce_mean(terms["reconstruction"] - self.beta * terms["kl"]), terms

@@ -332,7 +332,7 @@ def beta_sweep(
     (decoder means) and the reconstructions of the first 8 test images. A finished :math:`\beta` is kept in
     ``run_dir`` (written atomically, so a kill never leaves half a file that counts as finished) and not
     trained again; a :math:`\beta` being trained keeps its run in ``run_dir/beta<β>/`` (see
-    :func:`vaelib.train`), so a killed sweep resumes from its last epoch. Each kept model records its
+    :func:`vaelib.training.train`), so a killed sweep resumes from its last epoch. Each kept model records its
     settings (``epochs``, ``latent_dim``, ``seed`` and a SHA-256
     of the data); reusing ``run_dir`` with other settings is an error, not a silent reuse of old models.
     """

@@ -17,7 +17,7 @@ Every long computation of vaelib (:func:`train` and the CLI built on it, and the
 Randomness is a function of the configuration and of the position in the run, not of a random state
 that lives only in memory: the data order and binarisation of step :math:`t` come from
 :func:`vaelib.data.make_stream`, the noise :math:`\epsilon` of step :math:`t` from the model's
-``noise_seed`` and :math:`t` (see :meth:`vaelib.VAE.compile`), and a new run saves its initial weights
+``noise_seed`` and :math:`t` (see :meth:`vaelib.model.VAE.compile`), and a new run saves its initial weights
 before the first step. So a run that is killed, at any moment, and started again ends with the same
 weights and the same history as a run that was never interrupted (on the same machine and software).
 
@@ -48,6 +48,7 @@ __all__ = [
     "train",
     "resume",
     "open_run",
+    "model_config",
     "data_sha256",
     "load_checkpoint",
     "save_checkpoint",
@@ -282,8 +283,8 @@ def train(
     one.
 
     Args:
-        model: a compiled :class:`vaelib.VAE` (or :class:`vaelib.Autoencoder`), freshly built: a new run
-            saves its weights before the first step, a resumed run loads its checkpoint into it.
+        model: a compiled :class:`vaelib.model.VAE` (or :class:`vaelib.autoencoder.Autoencoder`), freshly
+            built: a new run saves its weights before the first step, a resumed run loads its checkpoint.
         train_data: images of shape ``(N, *data_shape)`` in [0, 1], or a ``tf.data.Dataset``.
         epochs: total passes over ``train_data``, resumed ones included.
         run_dir: the run's folder (see the module's description).
