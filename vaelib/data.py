@@ -221,7 +221,7 @@ def make_dataset(
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     if binarize == "dynamic":
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2, drop_remainder=True)
         ds = tf.data.Dataset.zip(ds, seeds).map(
             lambda batch, s: dynamic_binarize(batch, tf.cast(s % (2**31), tf.int32)),
             num_parallel_calls=tf.data.AUTOTUNE,
