@@ -200,6 +200,15 @@ def test_a_run_folder_is_refused_for_other_settings_and_left_as_it_was(finished_
     assert _snapshot(finished_run) == before
 
 
+def test_a_cli_run_folder_of_an_earlier_vaelib_is_refused_by_name(tmp_path, binary_batch):
+    run = tmp_path / "old"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"latent_dim": 2, "epochs": 3}))  # the old flat options
+    with pytest.raises(ValueError, match="earlier vaelib"):
+        vaelib.train(_small_model(), binary_batch, 3, run, verbose=0, batch_size=8, binarize=None)
+    assert sorted(p.name for p in run.iterdir()) == ["config.json"]
+
+
 def test_bad_options_write_nothing(tmp_path, binary_batch):
     run = tmp_path / "run"
     for options in ({"batch_size": 0}, {"binarize": "otsu"}, {"seed": -1}, {"seed": 2**31}):

@@ -107,6 +107,11 @@ def open_run(run_dir: str | os.PathLike, config: Mapping[str, Any]) -> Path:
             saved = json.loads(path.read_text())
         except ValueError as err:
             raise ValueError(f"{path} is corrupt ({err}): use a new run folder, or delete {run_dir}") from err
+        if isinstance(saved, dict) and "model" in config and "model" not in saved:
+            raise ValueError(
+                f"{run_dir} holds a run recorded by an earlier vaelib ({CONFIG_FILE} has no model or data "
+                "fingerprint, so resuming it could not be checked): use a new run folder"
+            )
         differ = _differences(saved, config)
         if differ:
             raise ValueError(
