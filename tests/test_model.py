@@ -140,3 +140,17 @@ def test_logit_bernoulli_log_prob_matches_tfp(binary):
         tape.watch(logits)
         lp = tf.reduce_sum(vaelib.LogitBernoulli(logits=logits, dtype=tf.float32).log_prob(x))
     np.testing.assert_allclose(tape.gradient(lp, logits).numpy(), (x - tf.sigmoid(logits)).numpy(), atol=1e-6)
+
+
+def test_a_model_whose_initializer_has_options_of_another_keras_version_loads(tmp_path):
+    # A .keras file written by a newer Keras records initializer options an older one (Colab's) lacks.
+    spec = {"class_name": "GlorotUniform", "config": {"seed": 3, "an_option_of_another_keras": None}}
+    model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,), initializer=spec)
+    assert model.get_config()["initializer"] == spec  # recorded as given, not re-serialised
+    assert vaelib.VAE.mlp(latent_dim=2).get_config()["initializer"] == "glorot_uniform"
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    for a, b in zip(model.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises((TypeError, ValueError)):
+        vaelib.VAE.mlp(latent_dim=2, initializer={"class_name": "NoSuchInitializer", "config": {}})

@@ -16,6 +16,7 @@ the per-example mean of the negative bound (the paper's eq. 8 divided by :math:`
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,6 +50,22 @@ def _shape(value: Sequence[int], name: str) -> tuple[int, ...]:
     if not shape or any(d < 1 for d in shape):
         raise ValueError(f"{name} must be a non-empty sequence of positive integers, got {value!r}")
     return shape
+
+
+def _initializer(spec: str | dict | keras.initializers.Initializer) -> keras.initializers.Initializer:
+    """The Keras initializer ``spec`` names, ignoring config keys this Keras version does not know.
+
+    A model saved by a newer Keras may record options its initializers gained since (e.g.
+    ``input_axes``); an older Keras, such as the one Colab ships, would refuse the whole model.
+    """
+    try:
+        return keras.initializers.get(spec)
+    except (TypeError, ValueError):
+        if not (isinstance(spec, dict) and isinstance(spec.get("config"), dict) and "class_name" in spec):
+            raise
+        cls = type(keras.initializers.get(spec["class_name"]))
+        known = inspect.signature(cls.__init__).parameters
+        return cls(**{k: v for k, v in spec["config"].items() if k in known})
 
 
 class EncoderDecoder(keras.Model):
@@ -101,7 +118,7 @@ class EncoderDecoder(keras.Model):
             shrink = 2 ** len(self.filters)
             if self.data_shape[0] % shrink or self.data_shape[1] % shrink:
                 raise ValueError(f"the conv model needs height and width divisible by {shrink}, got {self.data_shape}")
-        init = keras.initializers.get(initializer)
+        init = _initializer(initializer)
         self.encoder = build_encoder(
             architecture,
             self.data_shape,
@@ -158,7 +175,10 @@ class EncoderDecoder(keras.Model):
             "activation": self.activation,
             "likelihood": self.likelihood,
             "filters": list(self.filters),
-            "initializer": keras.initializers.serialize(keras.initializers.get(self.initializer)),
+            # a name or a {class_name, config} dict as given, so a model saved by one Keras version loads in another
+            "initializer": self.initializer
+            if isinstance(self.initializer, (str, dict))
+            else keras.initializers.serialize(self.initializer),
         }
 
     @classmethod
