@@ -230,3 +230,12 @@ def test_committed_manifold_and_beta_results_have_their_arrays():
     rates = [float(r["rate"]) for r in sorted(rows, key=lambda r: float(r["beta"]))]
     assert rates == sorted(rates, reverse=True)  # rate falls as beta rises
     assert (RESULTS / "beta_sweep.json").exists() and (RESULTS / "manifolds.json").exists()
+
+
+def test_an_aevb_folder_from_before_config_json_is_adopted_only_for_its_own_settings(tmp_path, mnist):
+    (x_train, _), (x_test, _) = mnist
+    state = {"n_z": 3, "seed": 0, "step_size": 0.1, "rows": []}
+    (tmp_path / "state.json").write_text(json.dumps(state))  # no config.json: written before runs recorded one
+    with pytest.raises(ValueError, match="other settings .*n_z 3"):
+        reproduce.aevb_curve(tmp_path, 5, x_train[:200], x_test[:100], max_samples=2000, first=2000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]  # nothing adopted or written

@@ -37,10 +37,12 @@ __all__ = [
     "make_dataset",
     "make_stream",
     "steps_per_epoch",
+    "check_stream_options",
     "DATA_ENV",
 ]
 
 DATA_ENV = "VAELIB_DATA"
+BINARIZATIONS = ("dynamic", "fixed", None)
 MNIST_FILE = "mnist.npz"
 _SHAPES = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
 #: SHA-256 of the bytes of x_train, y_train, x_test and y_test (uint8, C order), one after the other
@@ -212,7 +214,7 @@ def make_dataset(
         drop_remainder: drop the last, smaller batch.
     """
     batch_size = check_positive_int(batch_size, "batch_size")
-    check_choice(binarize, "binarize", ("dynamic", "fixed", None))
+    check_choice(binarize, "binarize", BINARIZATIONS)
     x = _images(x)
     if binarize == "fixed":
         x = fixed_binarize(x, seed)
@@ -233,6 +235,12 @@ def steps_per_epoch(num_examples: int, batch_size: int) -> int:
     r"""Minibatches in one pass over ``num_examples`` examples, the last possibly smaller: :math:`\lceil N/M \rceil`."""
     num_examples = check_positive_int(num_examples, "num_examples")
     return -(-num_examples // check_positive_int(batch_size, "batch_size"))
+
+
+def check_stream_options(batch_size: int, binarize: str | None, seed: int) -> tuple[int, str | None, int]:
+    """The options of :func:`make_stream`, checked, or a ``TypeError``/``ValueError`` naming the bad one."""
+    check_choice(binarize, "binarize", BINARIZATIONS)  # (its return value is a str: None would become "None")
+    return check_positive_int(batch_size, "batch_size"), binarize, check_seed(seed)
 
 
 def make_stream(
@@ -260,9 +268,7 @@ def make_stream(
         seed: an int in :math:`[0, 2^{31})`.
         start_step: the number of the first minibatch (0 for a new run).
     """
-    batch_size = check_positive_int(batch_size, "batch_size")
-    check_choice(binarize, "binarize", ("dynamic", "fixed", None))
-    seed = check_seed(seed)
+    batch_size, binarize, seed = check_stream_options(batch_size, binarize, seed)
     if isinstance(start_step, bool) or not isinstance(start_step, (int, np.integer)) or start_step < 0:
         raise ValueError(f"start_step must be an int >= 0, got {start_step!r}")
     x = _images(x)

@@ -35,7 +35,7 @@ import tensorflow as tf
 from vaelib._checks import check_positive_int
 from vaelib._files import replaced_atomically, save_model_atomically
 from vaelib.bound import elbo, elbo_terms
-from vaelib.data import fixed_binarize, make_stream, steps_per_epoch
+from vaelib.data import check_stream_options, fixed_binarize, make_stream, steps_per_epoch
 from vaelib.model import VAE
 from vaelib.training import (
     _fit_epochs_exactly,
@@ -183,9 +183,12 @@ def aevb_curve(
         "data_sha256": data_sha256(x_train, x_test),
     }
     state = read_state(run_dir, {"n_z": int, "seed": int, "step_size": float, "rows": list})
-    if state is not None and step_size not in (None, state["step_size"]):
+    if state is not None and (
+        state["n_z"] != latent_dim or state["seed"] != seed or step_size not in (None, state["step_size"])
+    ):  # checked here too for folders from before config.json, which open_run adopts
         raise ValueError(
-            f"{run_dir} holds a run with other settings (step_size {state['step_size']}); use a new folder"
+            f"{run_dir} holds a run with other settings (the run has n_z {state['n_z']}, seed {state['seed']}, "
+            f"step_size {state['step_size']}; asked for {latent_dim}, {seed}, {step_size}): use a new folder"
         )
     run_dir = open_run(run_dir, settings)
     if state is None:
@@ -275,9 +278,8 @@ def train_for(
     """
     if not minutes > 0:
         raise ValueError(f"minutes must be positive, got {minutes}")
-    batch_size = check_positive_int(batch_size, "batch_size")
+    batch_size, _, seed = check_stream_options(batch_size, "dynamic", seed)
     steps = steps_per_epoch(len(x_train), batch_size)
-    make_stream(x_train[:1], batch_size, "dynamic", seed)  # checks the options before anything is written
     settings = {
         "experiment": "train_for",
         "model": model_config(model),
@@ -346,7 +348,7 @@ def beta_sweep(
     data = hashlib.sha256(np.ascontiguousarray(x_train, np.float32).tobytes())
     data.update(np.ascontiguousarray(x_test, np.float32).tobytes())
     settings = {"epochs": epochs, "latent_dim": latent_dim, "seed": seed, "data_sha256": data.hexdigest()}
-    make_stream(x_train[:1], 100, "dynamic", seed)  # checks the seed before anything is written
+    check_stream_options(100, "dynamic", seed)  # before anything is written
     rows = []
     for beta in betas:
         path = run_dir / f"beta{beta:g}.npz"
@@ -396,10 +398,8 @@ def beta_sweep(
 
 def results_url(name: str) -> str:
     """Where a released vaelib downloads the results file ``name``: the repository at tag ``v<version>``."""
-    import vaelib
-
     raw = REPOSITORY_URL.replace("https://github.com/", "https://raw.githubusercontent.com/")
-    return f"{raw}/v{vaelib.__version__}/results/{name}"
+    return f"{raw}/v{_version()}/results/{name}"
 
 
 def results_file(name: str, results_dir: str | os.PathLike | None = None) -> Path:

@@ -42,7 +42,7 @@ import tensorflow as tf
 
 from vaelib._checks import check_positive_int
 from vaelib._files import fsync_file, replaced_atomically, save_model_atomically, write_text_atomically
-from vaelib.data import make_stream, steps_per_epoch
+from vaelib.data import check_stream_options, make_stream, steps_per_epoch
 
 __all__ = [
     "train",
@@ -220,11 +220,6 @@ class EpochCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
-        self.save(epoch + 1)
-
-    def save(self, epochs: int) -> None:
-        """Checkpoint the model after ``epochs`` epochs, with the history so far."""
-        epoch = epochs - 1
         if self.previous is None:  # the first epoch of this session: the checkpoint a resumed run started from
             self.previous = (read_state(self.run_dir) or {}).get("checkpoint", "")
         state = {"epoch": epoch + 1, "checkpoint": self.previous, "history": self.history}
@@ -315,8 +310,8 @@ def train(
         run_config["data"] = {"pipeline": "tf.data.Dataset (not fingerprinted; its data order restarts on resume)"}
     else:
         x = model.check_data(train_data).numpy()
+        batch_size, binarize, seed = check_stream_options(batch_size, binarize, seed)
         steps = steps_per_epoch(len(x), batch_size)
-        make_stream(x[:1], batch_size, binarize, seed)  # checks the options before anything is written
         run_config["data"] = {
             "sha256": data_sha256(x),
             "shape": list(x.shape),
@@ -330,7 +325,6 @@ def train(
     checkpoint = EpochCheckpoint(run_dir, history)
     if read_state(run_dir) is None:  # a new run: save the initial weights, so a kill in epoch 1 restarts from them
         model.optimizer.build(model.trainable_variables)
-        checkpoint.set_model(model)
         save_checkpoint(model, run_dir, {"epoch": 0, "checkpoint": "", "history": {}}, "checkpoint-0000.weights.h5")
         checkpoint.previous = "checkpoint-0000.weights.h5"
     if initial_epoch < epochs:
