@@ -29,8 +29,11 @@ from __future__ import annotations
 
 import math
 import warnings
+import weakref
+from collections.abc import Callable
 from typing import Any
 
+import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -105,6 +108,36 @@ class GreyLevelWarning(UserWarning):
     """A Bernoulli model was evaluated on grey levels (see :func:`warn_if_not_binary`)."""
 
 
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {(function, options): tf.function}
+
+
+def _runs_compiled(model: Any) -> bool:
+    """Whether an estimator called eagerly on ``model`` runs as a compiled ``tf.function`` (Keras models only).
+
+    Called in a Python loop, as the chapters do hundreds of times, an estimator spends most of its time
+    building ``tfp.distributions`` objects and dispatching single ops; compiled, it runs the same
+    computation (the same random numbers, from the same stateless seed) as one graph. Inside a traced
+    function (a training step) it is part of that graph already.
+    """
+    return tf.executing_eagerly() and isinstance(model, keras.Model)
+
+
+def _compiled(model: Any, function: Callable, *options: Any) -> Callable:
+    """``function(model, x, *options, seed)`` as a ``tf.function`` of ``(x, seed)``, traced once per model and options.
+
+    Kept per model in a weak dictionary (the function refers to the model only weakly), so it lives as
+    long as the model does; the model's weights are read when it runs, so training in between is seen.
+    """
+    per_model = _COMPILED.setdefault(model, {})
+    key = (function, *options)
+    if key not in per_model:
+        model_ref = weakref.ref(model)
+        per_model[key] = tf.function(
+            lambda x, seed: function(model_ref(), x, *options, seed), reduce_retracing=True, autograph=False
+        )
+    return per_model[key]
+
+
 def elbo_terms(
     model: Any,
     x: tf.Tensor,
@@ -132,6 +165,19 @@ def elbo_terms(
     num_samples = check_positive_int(num_samples, "num_samples")
     check_choice(kl, "kl", KL_METHODS)
     _check_probabilistic(model, posterior, "variational bound")
+    if posterior is None and _runs_compiled(model):
+        return _compiled(model, _elbo_terms, num_samples, kl)(tf.convert_to_tensor(x), stateless_seed(seed))
+    return _elbo_terms(model, x, num_samples, kl, seed, posterior)
+
+
+def _elbo_terms(
+    model: Any,
+    x: tf.Tensor,
+    num_samples: int,
+    kl: str,
+    seed: int | tf.Tensor | None,
+    posterior: tfd.Distribution | None = None,
+) -> dict[str, tf.Tensor]:
     q = model.encode(x) if posterior is None else posterior
     z = q.sample(num_samples, seed=stateless_seed(seed))
     reconstruction = tf.reduce_mean(model.decode(z).log_prob(x), axis=0)
@@ -220,6 +266,15 @@ def iwae_bound(
     """
     num_samples = check_positive_int(num_samples, "num_samples")
     x = _data(model, x)
+    _check_probabilistic(model, posterior, "importance-weighted bound")
+    if posterior is None and _runs_compiled(model):
+        return _compiled(model, _iwae_bound, num_samples)(x, stateless_seed(seed))
+    return _iwae_bound(model, x, num_samples, seed, posterior)
+
+
+def _iwae_bound(
+    model: Any, x: tf.Tensor, num_samples: int, seed: int | tf.Tensor | None, posterior: tfd.Distribution | None = None
+) -> tf.Tensor:
     weights = log_weights(model, x, num_samples, seed, posterior)
     return tf.reduce_logsumexp(weights, axis=0) - math.log(num_samples)
 
