@@ -1,0 +1,114 @@
+"""Execute the book's notebooks into jupyter-book's cache, several at once, before ``jupyter-book build``.
+
+``jupyter-book build`` executes the notebooks it cannot find in its cache (``_build/.jupyter_cache``) one
+after another, each on all cores. A training step does not keep two cores busy (on a 2-core machine
+about two thirds of the time: ``benchmarks/train_speed.py``'s profile), and a chapter's Python, plotting
+and start-up keep only one busy. So this script runs ``--jobs`` notebooks at a time, each kernel with
+``--threads`` TensorFlow threads, longest first (by their last recorded execution times), and stores
+every executed notebook in that cache exactly as ``jupyter-book build`` would. The build that follows
+finds them all and only renders.
+
+A notebook whose code cells are unchanged since it was last executed is matched in the cache and not
+run again, so a warm build executes nothing. A notebook that fails is reported with its error, and the
+script exits with status 1 (the build would then execute it again, and fail the same way).
+
+Run from the repository's root: ``python book/execute_notebooks.py`` (then ``jupyter-book build .``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import yaml
+from jupyter_cache import get_cache
+from jupyter_cache.base import CacheBundleIn
+from jupyter_cache.executors.utils import single_nb_execution
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "_build" / ".jupyter_cache"  # where jupyter-book 1.x keeps executed notebooks
+
+
+def book_notebooks() -> list[Path]:
+    """The notebooks of the table of contents, in its order."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", [toc]):
+        files += [chapter["file"] for chapter in part.get("chapters", [])]
+    return [ROOT / f"{name}.ipynb" for name in files if (ROOT / f"{name}.ipynb").exists()]
+
+
+def execution_config() -> dict:
+    """The cell timeout and error policy of ``_config.yml``'s ``execute`` section."""
+    execute = yaml.safe_load((ROOT / "_config.yml").read_text()).get("execute", {})
+    return {"timeout": execute.get("timeout", 30), "allow_errors": execute.get("allow_errors", False)}
+
+
+def last_seconds(cache, path: Path) -> float:
+    """How long ``path`` took when last executed (any version of it), or infinity if never: run those first."""
+    seconds = [
+        record.data.get("execution_seconds") or 0.0 for record in cache.list_cache_records() if record.uri == str(path)
+    ]
+    return max(seconds) if seconds else float("inf")
+
+
+def execute(path: Path, timeout: int, allow_errors: bool) -> tuple[Path, float, str | None]:
+    """Execute one notebook in its folder and store it in the cache; return its path, seconds and error."""
+    cache = get_cache(str(CACHE))
+    notebook = nbformat.read(path, as_version=4)
+    result = single_nb_execution(
+        notebook, cwd=str(path.parent), allow_errors=allow_errors, timeout=timeout, meta_override=True
+    )
+    if result.err is not None:
+        return path, result.time, result.exc_string
+    cache.cache_notebook_bundle(
+        CacheBundleIn(notebook, str(path), data={"execution_seconds": result.time}),
+        check_validity=False,
+        overwrite=True,
+    )
+    return path, result.time, None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=2, help="notebooks executed at once (default 2)")
+    parser.add_argument("--threads", type=int, default=1, help="TensorFlow threads of each kernel (default 1)")
+    args = parser.parse_args(argv)
+    if args.jobs < 1 or args.threads < 1:
+        parser.error("--jobs and --threads must be at least 1")
+    cache = get_cache(str(CACHE))
+    pending = []
+    for path in book_notebooks():
+        try:
+            cache.match_cache_notebook(nbformat.read(path, as_version=4))
+        except KeyError:
+            pending.append(path)
+    if not pending:
+        print("every notebook is in the cache: nothing to execute")
+        return 0
+    pending.sort(key=lambda path: -last_seconds(cache, path))
+    # the kernels inherit these: TensorFlow reads them when it starts
+    os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(args.threads)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up lines, from every kernel
+    config = execution_config()
+    print(f"executing {len(pending)} notebooks, {args.jobs} at a time, {args.threads} TensorFlow thread(s) each")
+    started, failed = time.perf_counter(), []
+    with concurrent.futures.ProcessPoolExecutor(args.jobs) as pool:
+        futures = [pool.submit(execute, path, **config) for path in pending]
+        for future in concurrent.futures.as_completed(futures):
+            path, seconds, error = future.result()
+            print(f"{path.relative_to(ROOT)}: {seconds:.0f} s" + (" FAILED" if error else ""), flush=True)
+            if error:
+                failed.append(path)
+                print(error, file=sys.stderr)
+    print(f"executed in {time.perf_counter() - started:.0f} s" + (f"; {len(failed)} failed" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
