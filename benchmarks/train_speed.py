@@ -1,11 +1,16 @@
 r"""Training and evaluation speed of vaelib against hand-written references, side by side in one process.
 
 Cases (examples per second over whole epochs of binarised MNIST, after one warm-up epoch; the timed
-epochs alternate between vaelib and its reference):
+epochs alternate between vaelib and its reference, and the ratio of each pair of neighbouring epochs is
+kept to show the spread):
 
 - ``mlp``: vaelib's paper model (784-500-20 tanh, Bernoulli decoder, closed-form KL, Adam, M = 100)
   trained with ``model.fit``, against a hand-written TensorFlow ``tf.function`` step of the same model
   (plain variables, :math:`-\mathcal{L}_B` written out, Adam written out).
+- ``mlp_profile``: where a step of the MLP spends its time, with XLA and without, for vaelib's step and
+  the plain one: the matrix products alone (same shapes), the element-wise work, the Adam update, and
+  what ``fit`` adds (Keras's loop, Python, the input pipeline); and the floor: the step's FLOPs at the
+  machine's large-sgemm rate, which bounds how much faster than the plain step any step can be.
 - ``conv``: ``vaelib.VAE.conv`` trained with ``fit``, against a Keras-example-style conv VAE of the same
   architecture (a ``Sampling`` layer and a custom ``train_step``), also trained with ``fit``.
 - ``conv_xla``: vaelib's conv model with its default compilation against the same with XLA on (the
@@ -18,15 +23,18 @@ epochs alternate between vaelib and its reference):
 - ``log_likelihood``: ``vaelib.log_likelihood`` with k = 5000 on the 10,000 test images for a
   784-200-200-50 model, with its wall time and the peak resident memory of a process that does only that.
 
-Run ``python benchmarks/train_speed.py`` (``--tiny`` for a seconds-long smoke run). It prints one line
-per case with the ratio to its reference and writes the table, the command, versions and hardware to
-``--out`` (JSON). Machines are noisy: compare numbers from one run only.
+Run ``python benchmarks/train_speed.py --save`` (``--tiny`` for a seconds-long smoke run). It prints the
+machine (CPU model, vector extensions, kind), one line per case with the ratio to its reference, and
+with ``--save`` keeps the record (command, date, versions, hardware, results) as the last one of this
+CPU's kind, ``benchmarks/results/avx2.json`` or ``avx512.json``; the README shows a table per kind.
+Machines are noisy: compare numbers from one run only.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import json
 import os
 import platform
@@ -45,7 +53,7 @@ import tensorflow as tf  # noqa: E402
 
 import vaelib  # noqa: E402
 from vaelib._files import write_text_atomically  # noqa: E402
-from vaelib._scripts import cpu_model, versions  # noqa: E402
+from vaelib._scripts import cpu_kind, cpu_model, vector_extensions, versions  # noqa: E402
 
 BATCH = 100
 
@@ -61,21 +69,26 @@ def batches(x: np.ndarray) -> tuple[tf.data.Dataset, int]:
     return vaelib.make_dataset(x, batch_size=BATCH, drop_remainder=True), (len(x) // BATCH) * BATCH
 
 
-def side_by_side(reference_epoch, vaelib_epoch, epochs: int, examples: int) -> tuple[float, float]:
-    """Examples per second of two training loops, each timed over ``epochs`` whole epochs.
+def side_by_side(reference_epoch, vaelib_epoch, epochs: int, examples: int) -> tuple[float, float, list[float]]:
+    """Examples per second of two training loops over ``epochs`` whole epochs each, and the per-epoch ratios.
 
     Both get one untimed warm-up epoch (tracing, compilation); the timed epochs alternate between the
-    two, so that a slow spell of a shared machine hits both alike.
+    two, so that a slow spell of a shared machine hits both alike. The rates are over all timed epochs;
+    the ratios (vaelib over reference) are one per pair of neighbouring epochs, to show the spread.
     """
     reference_epoch()
     vaelib_epoch()
     seconds = [0.0, 0.0]
+    ratios = []
     for _ in range(epochs):
+        pair = []
         for i, run in enumerate((reference_epoch, vaelib_epoch)):
             start = time.perf_counter()
             run()
-            seconds[i] += time.perf_counter() - start
-    return epochs * examples / seconds[0], epochs * examples / seconds[1]
+            pair.append(time.perf_counter() - start)
+            seconds[i] += pair[-1]
+        ratios.append(pair[0] / pair[1])
+    return epochs * examples / seconds[0], epochs * examples / seconds[1], ratios
 
 
 def fit_epoch(model: keras.Model, dataset: tf.data.Dataset):
@@ -92,18 +105,21 @@ def compiled(model: keras.Model, **options) -> keras.Model:
 def keras_case(case: str, reference_name: str, reference: keras.Model, model: keras.Model, x, epochs: int) -> dict:
     """Two compiled Keras models trained with ``fit`` side by side on the same batches of ``x``."""
     dataset, examples = batches(x)
-    ref, ours = side_by_side(fit_epoch(reference, dataset), fit_epoch(model, dataset), epochs, examples)
-    return speed_result(case, reference_name, ref, ours)
+    ref, ours, ratios = side_by_side(fit_epoch(reference, dataset), fit_epoch(model, dataset), epochs, examples)
+    return speed_result(case, reference_name, ref, ours, ratios)
 
 
-def speed_result(case: str, reference: str, reference_ex_s: float, vaelib_ex_s: float) -> dict:
-    """A speed comparison's record: both rates (examples per second) and vaelib's ratio to the reference."""
+def speed_result(
+    case: str, reference: str, reference_ex_s: float, vaelib_ex_s: float, epoch_ratios: list[float]
+) -> dict:
+    """A speed comparison's record: both rates (examples per second), vaelib's ratio, and the per-epoch ratios."""
     return {
         "case": case,
         "reference": reference,
         "reference_ex_s": reference_ex_s,
         "vaelib_ex_s": vaelib_ex_s,
         "ratio": vaelib_ex_s / reference_ex_s,
+        "epoch_ratios": epoch_ratios,
     }
 
 
@@ -165,8 +181,151 @@ def mlp_case(x: np.ndarray, epochs: int) -> dict:
 
     keras.utils.set_random_seed(0)
     model = compiled(vaelib.VAE.mlp())
-    ref, ours = side_by_side(reference_epoch, fit_epoch(model, dataset), epochs, examples)
-    return speed_result("mlp", "plain TF tf.function step", ref, ours)
+    ref, ours, ratios = side_by_side(reference_epoch, fit_epoch(model, dataset), epochs, examples)
+    return speed_result("mlp", "plain TF tf.function step", ref, ours, ratios)
+
+
+# ----------------------------------------------------------------------------- MLP profile
+def step_matrix_products(x: tf.Tensor, kernels: list[tf.Variable], latent: int) -> tuple[tf.Tensor, ...]:
+    """The matrix products of one training step of the MLP, and nothing else; returns the kernels' gradients.
+
+    Forward: ``x W1``, ``h1 W2``, ``z W3``, ``h2 W4``. Backward: every kernel's gradient ``h^T delta`` and
+    every layer's input gradient ``delta W^T`` except the first (the data need none) -- the products a
+    step of either model computes, on operands of the same shapes.
+    """
+    w1, w2, w3, w4 = kernels
+    x = tf.reshape(x, [-1, w1.shape[0]])
+    h1 = x @ w1
+    out = h1 @ w2
+    z = out[:, :latent]
+    h2 = z @ w3
+    logits = h2 @ w4
+    d_h2 = logits @ tf.transpose(w4)
+    d_z = d_h2 @ tf.transpose(w3)
+    d_out = tf.concat([d_z, d_z], axis=1)
+    d_h1 = d_out @ tf.transpose(w2)
+    return tf.transpose(x) @ d_h1, tf.transpose(h1) @ d_out, tf.transpose(z) @ d_h2, tf.transpose(h2) @ logits
+
+
+def step_flops(hidden: int = 500, latent: int = 20, data: int = 784) -> int:
+    """Floating-point operations of the step's matrix products (2 per multiply-add), per batch of ``BATCH``."""
+    forward = data * hidden + hidden * 2 * latent + latent * hidden + hidden * data
+    backward = 2 * forward - data * hidden  # weight gradients of every layer, input gradients of all but the first
+    return 2 * BATCH * (forward + backward)
+
+
+def sgemm_gflops(n: int = 1024, repeats: int = 20) -> float:
+    """The machine's single-precision matrix-product rate on a large square product (best of ``repeats``)."""
+    a, b = tf.random.normal((n, n)), tf.random.normal((n, n))
+    product = tf.function(lambda: a @ b)
+    product()
+    best = min(timed(product) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def timed(run) -> float:
+    """Seconds one call of ``run()`` takes, up to the result being ready."""
+    start = time.perf_counter()
+    result = run()
+    if result is not None:
+        np.asarray(tf.nest.flatten(result)[0])
+    return time.perf_counter() - start
+
+
+def median_ms(runs: dict, calls: int, rounds: int) -> dict:
+    """Median milliseconds per call of each function in ``runs``, over ``rounds`` rounds of ``calls`` calls.
+
+    Each round runs every function in turn, so that a slow spell of the machine hits all of them alike.
+    """
+    for run in runs.values():
+        run()
+        run()
+    samples: dict = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            samples[name].append(1e3 * sum(timed(run) for _ in range(calls)) / calls)
+    return {name: float(np.median(ms)) for name, ms in samples.items()}
+
+
+def mlp_profile_case(x: np.ndarray, rounds: int) -> dict:
+    """Where one training step of the MLP spends its time, with XLA and without, for both models.
+
+    Every part is timed on its own, on a fixed batch, as a compiled function: the step's matrix products
+    alone (same shapes), the loss and its gradients, the optimizer update, the whole step. The
+    differences give the element-wise work (loss and gradients less the products) and the Adam update
+    (step less loss and gradients). ``fit`` over the input pipeline, per step, less the step itself, is
+    what Keras's loop, Python and the pipeline add; the pipeline alone is timed too. The large square
+    product gives the machine's matrix-product rate, so the products' floor (their FLOPs at that rate)
+    says how much faster than the plain step any implementation could be.
+    """
+    dataset, _ = batches(x[: 60 * BATCH])
+    batch = next(iter(dataset))
+    keras.utils.set_random_seed(0)
+    reference = PlainTFVAE()
+    model = vaelib.VAE.mlp()
+    model.compile(optimizer="adam", seed=0)
+    kernels = [v for v in model.trainable_variables if len(v.shape) == 2]
+
+    def reference_grads():
+        with tf.GradientTape() as tape:
+            loss = reference.loss(batch)
+        return tape.gradient(loss, reference.params)
+
+    def vaelib_grads():
+        with tf.GradientTape() as tape:
+            loss, _ = model._loss_and_terms(batch)
+        return tape.gradient(loss, model.trainable_variables)
+
+    fixed_grads = [tf.zeros_like(v) for v in model.trainable_variables]
+    model.optimizer.build(model.trainable_variables)
+    reference_step = PlainTFVAE.step.python_function
+
+    parts = {}
+    for xla in (False, True):
+        compile_ = functools.partial(tf.function, jit_compile=xla)
+        label = "xla" if xla else "no_xla"
+        parts[f"products_{label}"] = compile_(lambda: step_matrix_products(batch, kernels, model.latent_dim))
+        parts[f"reference_grads_{label}"] = compile_(reference_grads)
+        parts[f"reference_step_{label}"] = compile_(lambda: reference_step(reference, batch))
+        parts[f"vaelib_grads_{label}"] = compile_(vaelib_grads)
+        parts[f"vaelib_adam_{label}"] = compile_(
+            lambda: model.optimizer.apply_gradients(zip(fixed_grads, model.trainable_variables))
+        )
+        parts[f"vaelib_step_{label}"] = compile_(lambda: model.train_step(batch))
+    ms = median_ms(parts, calls=20, rounds=rounds)
+
+    steps = 60
+    fit_model = vaelib.VAE.mlp()
+    fit_model.compile(optimizer="adam", seed=0)
+    pipeline = lambda: [None for _ in dataset]  # noqa: E731
+    loops = median_ms({"fit": lambda: fit_model.fit(dataset, epochs=1, verbose=0), "pipeline": pipeline}, 1, rounds)
+    flops = step_flops()
+    gflops = sgemm_gflops()
+    return {
+        "case": "mlp_profile",
+        "ms_per_step": ms,
+        "fit_ms_per_step": loops["fit"] / steps,
+        "pipeline_ms_per_batch": loops["pipeline"] / steps,
+        "step_gflop": flops / 1e9,
+        "sgemm_gflops": gflops,
+        "products_floor_ms": 1e3 * flops / (gflops * 1e9),
+    }
+
+
+def breakdown(r: dict) -> dict:
+    """The profile as parts of a step (ms): products, element-wise work, Adam, loop and pipeline."""
+    ms = r["ms_per_step"]
+    rows = {}
+    for label in ("no_xla", "xla"):
+        for model in ("reference", "vaelib"):
+            grads, step = ms[f"{model}_grads_{label}"], ms[f"{model}_step_{label}"]
+            rows[f"{model}, {'XLA' if label == 'xla' else 'no XLA'}"] = {
+                "products": ms[f"products_{label}"],
+                "element-wise": grads - ms[f"products_{label}"],
+                "optimizer": step - grads,
+                "step": step,
+            }
+    return rows
 
 
 # ----------------------------------------------------------------------------- conv reference
@@ -322,13 +481,39 @@ def log_likelihood_case(num_samples: int, num_images: int) -> dict:
 
 
 # ----------------------------------------------------------------------------- report
+RESULTS = Path(__file__).resolve().parent / "results"  # the last record of each CPU kind: results/<kind>.json
+KIND_NAMES = {"avx2": "AVX2 (no AVX-512)", "avx512": "AVX-512", "other": "other CPUs"}
+
+
 def summary(r: dict) -> str:
-    """One printed line for a case's result."""
+    """The printed lines of a case's result."""
     if "reference_ex_s" in r:
+        spread = r.get("epoch_ratios") or [r["ratio"]]
         return (
             f"{r['case']:>5}: vaelib {r['vaelib_ex_s']:8.0f} ex/s, {r['reference']} {r['reference_ex_s']:8.0f} ex/s,"
-            f" ratio {r['ratio']:.2f}"
+            f" ratio {r['ratio']:.2f} (epoch pairs {min(spread):.2f}-{max(spread):.2f})"
         )
+    if r["case"] == "mlp_profile":
+        lines = [
+            "MLP profile, ms per step of 100 examples (median of alternating rounds):",
+            f"  {'':22s} {'products':>9s} {'element-wise':>13s} {'optimizer':>10s} {'step':>7s}",
+        ]
+        for name, row in breakdown(r).items():
+            lines.append(
+                f"  {name:22s} {row['products']:9.2f} {row['element-wise']:13.2f} {row['optimizer']:10.2f}"
+                f" {row['step']:7.2f}"
+            )
+        lines.append(
+            f"  vaelib fit: {r['fit_ms_per_step']:.2f} ms per step (loop, Python and pipeline add"
+            f" {r['fit_ms_per_step'] - r['ms_per_step']['vaelib_step_xla']:.2f}); the pipeline alone, iterated"
+            f" from Python: {r['pipeline_ms_per_batch']:.2f} ms per batch"
+        )
+        lines.append(
+            f"  floor: the step's {r['step_gflop']:.2f} GFLOP of products at the machine's {r['sgemm_gflops']:.0f}"
+            f" GFLOP/s (1024^2 sgemm) take {r['products_floor_ms']:.2f} ms, so no step can beat the plain one"
+            f" by more than {physical_limit(r):.1f}x"
+        )
+        return "\n".join(lines)
     if r["case"] == "conv_profile":
         return (
             f"conv profile: convolutions take {r['reference_convolution_share']:.0%} of the reference's kernel time"
@@ -347,12 +532,19 @@ def summary(r: dict) -> str:
     )
 
 
+def physical_limit(profile: dict) -> float:
+    """How many times faster than the plain (no-XLA) step a step made of nothing but its products could be."""
+    return profile["ms_per_step"]["reference_step_no_xla"] / profile["products_floor_ms"]
+
+
 def markdown_table(record: dict) -> str:
-    """The README's performance table, made from a results record (so the two cannot disagree)."""
+    """A README performance table, made from a results record (so the two cannot disagree)."""
     hardware, v = record["hardware"], record["versions"]
+    extensions = ", ".join(hardware.get("vector_extensions") or ["not recorded"])
     rows = [
-        f"Measured on {hardware['processor']} ({hardware['cpus']} cores), TensorFlow {v['tensorflow']},"
-        f" Keras {v['keras']}, TFP {v['tensorflow_probability']}, by `{record['command']}`:",
+        f"**{KIND_NAMES[hardware['kind']]}**: {hardware['processor']} ({hardware['cpus']} cores; vector extensions:"
+        f" {extensions}), {record['date']}, TensorFlow {v['tensorflow']}, Keras {v['keras']},"
+        f" TFP {v['tensorflow_probability']}, vaelib {v['vaelib']}, by `{record['command']}`:",
         "",
         "| case | vaelib | reference | ratio |",
         "| --- | --- | --- | --- |",
@@ -367,6 +559,18 @@ def markdown_table(record: dict) -> str:
             rows.append(
                 f"| {names[r['case']]} | {r['vaelib_ex_s']:,.0f} ex/s"
                 f" | {r['reference']}: {r['reference_ex_s']:,.0f} ex/s | {r['ratio']:.2f} |"
+            )
+        elif r["case"] == "mlp_profile":
+            ms = r["ms_per_step"]
+            rows.append(
+                f"| MLP: one step on a fixed batch, XLA (products {ms['products_xla']:.1f} ms) |"
+                f" {ms['vaelib_step_xla']:.1f} ms | plain step without XLA: {ms['reference_step_no_xla']:.1f} ms |"
+                f" {ms['reference_step_no_xla'] / ms['vaelib_step_xla']:.2f} |"
+            )
+            rows.append(
+                f"| MLP: a step of nothing but its products at the sgemm rate ({r['sgemm_gflops']:.0f} GFLOP/s) |"
+                f" {r['products_floor_ms']:.1f} ms | plain step without XLA: {ms['reference_step_no_xla']:.1f} ms |"
+                f" at most {physical_limit(r):.1f} |"
             )
         elif r["case"] == "conv_profile":
             rows.append(
@@ -384,17 +588,34 @@ def markdown_table(record: dict) -> str:
     return "\n".join(rows)
 
 
+def hardware() -> dict:
+    """The machine a record was measured on: CPU model, its vector extensions and kind, cores."""
+    extensions = vector_extensions()
+    return {
+        "machine": platform.machine(),
+        "processor": cpu_model(),
+        "vector_extensions": extensions,
+        "kind": cpu_kind(extensions),
+        "cpus": os.cpu_count(),
+    }
+
+
 # ----------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tiny", action="store_true", help="a smoke run: 2,000 images, one epoch, k = 10")
-    parser.add_argument("--epochs", type=int, default=4, help="timed epochs per case (after one warm-up)")
+    parser.add_argument("--epochs", type=int, default=6, help="timed epochs per case (after one warm-up)")
     parser.add_argument(
         "--cases",
-        default="mlp,conv,conv_xla,conv_profile,same_results,log_likelihood",
+        default="mlp,mlp_profile,conv,conv_xla,conv_profile,same_results,log_likelihood",
         help="comma-separated cases to run",
     )
-    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument(
+        "--save",
+        action="store_true",
+        help="keep the results as the last record of this CPU's kind, in benchmarks/results/<kind>.json",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON here (instead of --save)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     cases = args.cases.split(",")
@@ -402,6 +623,7 @@ def main(argv: list[str] | None = None) -> int:
     tiny = args.tiny
     runs = {
         "mlp": lambda: mlp_case(x, epochs),
+        "mlp_profile": lambda: mlp_profile_case(x, 3 if tiny else 15),
         "conv": lambda: conv_case(x, epochs),
         "conv_xla": lambda: conv_xla_case(x, max(1, epochs // 2)),
         "conv_profile": lambda: conv_profile_case(x, 10 if tiny else 100),
@@ -411,23 +633,31 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(cases) - set(runs))
     if unknown:
         parser.error(f"unknown case(s) {', '.join(unknown)}; the cases are {', '.join(runs)}")
+    machine = hardware()
+    print(
+        f"{machine['processor']}, {machine['cpus']} cores, {KIND_NAMES[machine['kind']]}:",
+        *machine["vector_extensions"],
+    )
     x = training_data(tiny)
     results = []
     for name, run in runs.items():
         if name in cases:
             results.append(run())
-            print(summary(results[-1]))
-    if args.out:
+            print(summary(results[-1]), flush=True)
+    out = RESULTS / f"{machine['kind']}.json" if args.save else args.out
+    if out:
         record = {
             "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "date": time.strftime("%Y-%m-%d", time.gmtime()),
             "versions": versions(),
-            "hardware": {"machine": platform.machine(), "processor": cpu_model(), "cpus": os.cpu_count()},
+            "hardware": machine,
             "wall_seconds": time.perf_counter() - started,
             "results": results,
             "peak_rss_mb_of_this_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomically(args.out, json.dumps(record, indent=2) + "\n")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomically(out, json.dumps(record, indent=2) + "\n")
+        print(f"written to {out}")
         print(markdown_table(record))
     return 0
 

@@ -133,13 +133,28 @@ def _train_speed():
     return train_speed
 
 
-def test_readme_performance_table_is_the_committed_benchmark_result():
-    """The README's table is made from benchmarks/results.json by the benchmark's own formatter."""
-    record = json.loads((ROOT / "benchmarks" / "results.json").read_text())
-    assert {"command", "versions", "hardware", "results"} <= set(record)
-    table = _train_speed().markdown_table(record)
-    assert table in (ROOT / "README.md").read_text()
-    assert len(table.splitlines()) == 4 + len(record["results"]) - 1  # every case but same_results has a row
+def test_readme_performance_tables_are_the_committed_benchmark_results():
+    """The README has one table per CPU kind, each made from benchmarks/results/<kind>.json by the benchmark."""
+    train_speed = _train_speed()
+    records = sorted((ROOT / "benchmarks" / "results").glob("*.json"))
+    assert {path.stem for path in records} >= {"avx2", "avx512"}, "the README shows both kinds of CPU"
+    readme = (ROOT / "README.md").read_text()
+    for path in records:
+        record = json.loads(path.read_text())
+        assert {"command", "date", "versions", "hardware", "results"} <= set(record)
+        assert record["hardware"]["kind"] == path.stem
+        table = train_speed.markdown_table(record)
+        assert table in readme, f"README.md lacks the table of {path.name}"
+        rows = {"same_results": 0, "mlp_profile": 2}
+        assert len(table.splitlines()) == 4 + sum(rows.get(r["case"], 1) for r in record["results"])
+
+
+def test_cpu_kind_is_read_from_the_vector_extensions():
+    from vaelib._scripts import cpu_kind
+
+    assert cpu_kind(["sse4_2", "avx", "avx2", "fma", "avx512f"]) == "avx512"
+    assert cpu_kind(["sse4_2", "avx", "avx2", "fma"]) == "avx2"
+    assert cpu_kind(["neon", "asimd"]) == "other"
 
 
 def test_benchmark_rejects_an_unknown_case(capsys):

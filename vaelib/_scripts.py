@@ -16,7 +16,25 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-__all__ = ["cpu_model", "versions", "run_record", "script_arguments", "use_threads"]
+__all__ = ["cpu_kind", "cpu_model", "vector_extensions", "versions", "run_record", "script_arguments", "use_threads"]
+
+# the vector extensions that decide how fast dense algebra runs, in the order of /proc/cpuinfo's names
+VECTOR_EXTENSIONS = (
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_bf16",
+    "neon",
+    "asimd",
+    "sve",
+)
 
 
 def cpu_model() -> str:
@@ -28,6 +46,26 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def vector_extensions() -> list[str]:
+    """The CPU's vector extensions among ``VECTOR_EXTENSIONS`` (Linux ``/proc/cpuinfo``; empty elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                flags = set(line.split(":", 1)[1].split())
+                return [name for name in VECTOR_EXTENSIONS if name in flags]
+    except OSError:
+        pass
+    return []
+
+
+def cpu_kind(extensions: list[str] | None = None) -> str:
+    """``"avx512"``, ``"avx2"`` or ``"other"``: the widest x86 vector unit, which sets the speed of dense algebra."""
+    extensions = vector_extensions() if extensions is None else extensions
+    if "avx512f" in extensions:
+        return "avx512"
+    return "avx2" if "avx2" in extensions else "other"
 
 
 def versions() -> dict[str, str]:
@@ -51,7 +89,12 @@ def run_record(seed: int, seconds: float, **extra: Any) -> dict[str, Any]:
         "command": " ".join(["python", *sys.argv]),
         "seed": seed,
         "versions": versions(),
-        "hardware": {"cpu": cpu_model(), "cores": os.cpu_count(), "gpu": bool(tf.config.list_physical_devices("GPU"))},
+        "hardware": {
+            "cpu": cpu_model(),
+            "vector_extensions": vector_extensions(),
+            "cores": os.cpu_count(),
+            "gpu": bool(tf.config.list_physical_devices("GPU")),
+        },
         "wall_seconds": round(seconds, 1),
         **extra,
     }
