@@ -154,3 +154,22 @@ def test_a_model_whose_initializer_has_options_of_another_keras_version_loads(tm
         np.testing.assert_array_equal(a, b)
     with pytest.raises((TypeError, ValueError)):
         vaelib.VAE.mlp(latent_dim=2, initializer={"class_name": "NoSuchInitializer", "config": {}})
+
+
+def test_xla_defaults_follow_the_architecture_and_the_device(monkeypatch):
+    """XLA by default: always for the MLP; for the conv model only where a GPU is visible (slower on CPU)."""
+    import tensorflow as tf
+
+    from vaelib.model import xla_by_default
+
+    for gpus in ([], ["a GPU"]):
+        monkeypatch.setattr(
+            tf.config, "list_physical_devices", lambda kind=None, gpus=gpus: gpus if kind == "GPU" else []
+        )
+        assert xla_by_default("mlp") is True
+        assert xla_by_default("conv") is bool(gpus)
+        model = vaelib.VAE.conv(latent_dim=2, filters=(4, 8), hidden_units=(8,))
+        model.compile(optimizer="adam")
+        assert model.jit_compile is bool(gpus)
+        model.compile(optimizer="adam", jit_compile=False)  # an explicit choice wins
+        assert model.jit_compile is False

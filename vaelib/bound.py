@@ -112,12 +112,12 @@ _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {
 
 
 def _runs_compiled(model: Any) -> bool:
-    """Whether an estimator called eagerly on ``model`` runs as a compiled ``tf.function`` (Keras models only).
+    """Whether an estimator called eagerly on ``model`` runs itself as a compiled ``tf.function`` (Keras models only).
 
     Called in a Python loop, as the chapters do hundreds of times, an estimator spends most of its time
     building ``tfp.distributions`` objects and dispatching single ops; compiled, it runs the same
     computation (the same random numbers, from the same stateless seed) as one graph. Inside a traced
-    function (a training step) it is part of that graph already.
+    function (a training step, or the compiled estimator itself) it is part of that graph already.
     """
     return tf.executing_eagerly() and isinstance(model, keras.Model)
 
@@ -165,19 +165,8 @@ def elbo_terms(
     num_samples = check_positive_int(num_samples, "num_samples")
     check_choice(kl, "kl", KL_METHODS)
     _check_probabilistic(model, posterior, "variational bound")
-    if posterior is None and _runs_compiled(model):
-        return _compiled(model, _elbo_terms, num_samples, kl)(tf.convert_to_tensor(x), stateless_seed(seed))
-    return _elbo_terms(model, x, num_samples, kl, seed, posterior)
-
-
-def _elbo_terms(
-    model: Any,
-    x: tf.Tensor,
-    num_samples: int,
-    kl: str,
-    seed: int | tf.Tensor | None,
-    posterior: tfd.Distribution | None = None,
-) -> dict[str, tf.Tensor]:
+    if posterior is None and _runs_compiled(model):  # called eagerly: run this function as one graph
+        return _compiled(model, elbo_terms, num_samples, kl)(tf.convert_to_tensor(x), stateless_seed(seed))
     q = model.encode(x) if posterior is None else posterior
     z = q.sample(num_samples, seed=stateless_seed(seed))
     reconstruction = tf.reduce_mean(model.decode(z).log_prob(x), axis=0)
@@ -267,14 +256,8 @@ def iwae_bound(
     num_samples = check_positive_int(num_samples, "num_samples")
     x = _data(model, x)
     _check_probabilistic(model, posterior, "importance-weighted bound")
-    if posterior is None and _runs_compiled(model):
-        return _compiled(model, _iwae_bound, num_samples)(x, stateless_seed(seed))
-    return _iwae_bound(model, x, num_samples, seed, posterior)
-
-
-def _iwae_bound(
-    model: Any, x: tf.Tensor, num_samples: int, seed: int | tf.Tensor | None, posterior: tfd.Distribution | None = None
-) -> tf.Tensor:
+    if posterior is None and _runs_compiled(model):  # called eagerly: run this function as one graph
+        return _compiled(model, iwae_bound, num_samples)(x, stateless_seed(seed))
     weights = log_weights(model, x, num_samples, seed, posterior)
     return tf.reduce_logsumexp(weights, axis=0) - math.log(num_samples)
 

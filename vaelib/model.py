@@ -33,13 +33,24 @@ from vaelib.networks import build_decoder, build_encoder
 
 tfd = tfp.distributions
 
-__all__ = ["VAE", "EncoderDecoder"]
+__all__ = ["VAE", "EncoderDecoder", "xla_by_default"]
 
 ENCODER_MIN_SCALE = 1e-4
 DECODER_MIN_SCALE = 1e-3
 STEPS_PER_EXECUTION = 20  # training steps per call into the compiled graph (fewer Python round trips)
 LIKELIHOODS = ("bernoulli", "gaussian")
 ARCHITECTURES = ("mlp", "conv")
+
+
+def xla_by_default(architecture: str) -> bool:
+    """Whether ``compile`` turns XLA on by default for a model of this ``architecture`` on this machine.
+
+    The MLP: always (XLA fuses the element-wise work and the Adam update around its matrix products).
+    The conv model: only where TensorFlow sees a GPU, where XLA hands the convolutions to the GPU's own
+    library; on a CPU, XLA's convolutions measured slower than TensorFlow's oneDNN ones. Nothing else in
+    vaelib depends on the device: TensorFlow places every op on the GPU when there is one.
+    """
+    return architecture == "mlp" or bool(tf.config.list_physical_devices("GPU"))
 
 
 def _shape(value: Sequence[int], name: str) -> tuple[int, ...]:
@@ -237,9 +248,10 @@ class EncoderDecoder(keras.Model):
             seed: where the noise of every training and evaluation step comes from (see
                 :meth:`VAE.compile`).
             **kwargs: passed to ``keras.Model.compile``. Unless given, ``steps_per_execution`` is
-                ``vaelib.model.STEPS_PER_EXECUTION`` (20) and ``jit_compile`` (XLA) is on for the MLP and off for the
-                conv model: what measured fastest on CPU (``benchmarks/train_speed.py``). Inside a
-                ``tf.distribute`` strategy's scope both default to off (one step per call, no XLA).
+                ``vaelib.model.STEPS_PER_EXECUTION`` (20) and ``jit_compile`` (XLA) is :func:`xla_by_default`:
+                on for the MLP, and for the conv model only where a GPU is visible (XLA slows
+                convolutions down on CPU: ``benchmarks/train_speed.py``). Inside a ``tf.distribute``
+                strategy's scope both default to off (one step per call, no XLA).
         """
         weight_decay = float(weight_decay)
         if not np.isfinite(weight_decay) or weight_decay < 0:
@@ -254,7 +266,7 @@ class EncoderDecoder(keras.Model):
         # multi-step loop fails to run.
         distributed = tf.distribute.has_strategy()
         kwargs.setdefault("steps_per_execution", 1 if distributed else STEPS_PER_EXECUTION)
-        kwargs.setdefault("jit_compile", self.architecture == "mlp" and not distributed)
+        kwargs.setdefault("jit_compile", xla_by_default(self.architecture) and not distributed)
         super().compile(optimizer=optimizer, **kwargs)
 
     def get_compile_config(self) -> dict[str, Any] | None:
@@ -465,9 +477,10 @@ class VAE(EncoderDecoder):
                 from a checkpoint draws exactly the noise the uninterrupted run drew
                 (:func:`vaelib.training.train` sets it).
             **kwargs: passed to ``keras.Model.compile``. Unless given, ``steps_per_execution`` is
-                ``vaelib.model.STEPS_PER_EXECUTION`` (20) and ``jit_compile`` (XLA) is on for the MLP and off for the
-                conv model: what measured fastest on CPU (``benchmarks/train_speed.py``). Inside a
-                ``tf.distribute`` strategy's scope both default to off (one step per call, no XLA).
+                ``vaelib.model.STEPS_PER_EXECUTION`` (20) and ``jit_compile`` (XLA) is :func:`xla_by_default`:
+                on for the MLP, and for the conv model only where a GPU is visible (XLA slows
+                convolutions down on CPU: ``benchmarks/train_speed.py``). Inside a ``tf.distribute``
+                strategy's scope both default to off (one step per call, no XLA).
         """
         self.num_samples = check_positive_int(num_samples, "num_samples")
         self.kl_method = check_choice(kl, "kl", KL_METHODS)
