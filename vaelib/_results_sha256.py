@@ -1,8 +1,8 @@
 """SHA-256 of each committed results file (written by ``experiments/record_results_sha256.py``)."""
 
 RESULTS_SHA256 = {
-    "aevb_fig2.csv": "9dd226a07b07db0722e9879cf474898f2ee49ef6333016b1752377ba4502a952",
-    "aevb_fig2.json": "5b471fc4bf41b7e70970851fd77d65da4301c7e54700783ce01b2d0a2c11a3a8",
+    "aevb_fig2.csv": "d81b2e3fc33cad239996a782ff93c32184389c589981791ab198c25d4b81e021",
+    "aevb_fig2.json": "24667e319fc76d859edc71cdf5064f95419b4d68b84de0670debc5e9b987f835",
     "beta_sweep.csv": "a16cdfe03b32458ffc37b9ded3aeb6964d7df77c7a631c42a81cc916c2422a00",
     "beta_sweep.json": "aa3d9da669eca73ce1c8457299cb170d72578f2fa73090d96a87601c80e643e2",
     "beta_sweep.npz": "b760ddc748669960d2046240c9217dd85d8ab2a5dac249b8254e8ee66a1f18aa",
