@@ -248,7 +248,7 @@ class EncoderDecoder(keras.Model):
             seed: where the noise of every training and evaluation step comes from (see
                 :meth:`VAE.compile`).
             **kwargs: passed to ``keras.Model.compile``. Unless given, ``steps_per_execution`` is
-                ``vaelib.model.STEPS_PER_EXECUTION`` (20) and ``jit_compile`` (XLA) is :func:`xla_by_default`:
+                ``vaelib.model.STEPS_PER_EXECUTION`` (20) and ``jit_compile`` (XLA) is ``vaelib.model.xla_by_default``:
                 on for the MLP, and for the conv model only where a GPU is visible (XLA slows
                 convolutions down on CPU: ``benchmarks/train_speed.py``). Inside a ``tf.distribute``
                 strategy's scope both default to off (one step per call, no XLA).
@@ -477,7 +477,7 @@ class VAE(EncoderDecoder):
                 from a checkpoint draws exactly the noise the uninterrupted run drew
                 (:func:`vaelib.training.train` sets it).
             **kwargs: passed to ``keras.Model.compile``. Unless given, ``steps_per_execution`` is
-                ``vaelib.model.STEPS_PER_EXECUTION`` (20) and ``jit_compile`` (XLA) is :func:`xla_by_default`:
+                ``vaelib.model.STEPS_PER_EXECUTION`` (20) and ``jit_compile`` (XLA) is ``vaelib.model.xla_by_default``:
                 on for the MLP, and for the conv model only where a GPU is visible (XLA slows
                 convolutions down on CPU: ``benchmarks/train_speed.py``). Inside a ``tf.distribute``
                 strategy's scope both default to off (one step per call, no XLA).
