@@ -161,3 +161,25 @@ def test_estimators_called_eagerly_compute_what_they_compute_uncompiled(binary_b
     assert not np.allclose(before, after)
     # and fresh draws without a seed
     assert not np.allclose(vaelib.elbo(model, x), vaelib.elbo(model, x))
+
+
+def test_log_likelihood_decodes_in_slices_the_draws_of_log_weights(binary_batch, monkeypatch):
+    """Slicing the decoding changes nothing but speed: the same z as log_weights, the same estimate.
+
+    With k no larger than one call's samples, log_likelihood's single call draws from the seed folded
+    with 0, exactly as vaelib.bound.log_weights would; 1e-5 relative allows for the order of float32 sums.
+    """
+    import math
+
+    import tensorflow as tf
+
+    from vaelib import bound, evaluation
+
+    model = vaelib.VAE.mlp(latent_dim=3, hidden_units=(8,))
+    x = model.check_data(binary_batch)
+    n, k = int(x.shape[0]), 7
+    chunk_seed = tf.random.experimental.stateless_fold_in(vaelib._checks.stateless_seed(3), 0)
+    by_hand = tf.reduce_logsumexp(bound.log_weights(model, x, k, chunk_seed), axis=0) - math.log(k)
+    monkeypatch.setattr(evaluation, "DECODES_PER_SLICE", 2 * n)  # slices of 2 draws: 2, 2, 2 and 1
+    sliced = vaelib.log_likelihood(model, x, num_samples=k, batch_size=n, seed=3)
+    np.testing.assert_allclose(sliced, by_hand.numpy(), rtol=1e-5)

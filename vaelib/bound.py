@@ -236,8 +236,17 @@ def _log_densities(
     num_samples = check_positive_int(num_samples, "num_samples")
     _check_probabilistic(model, posterior, "importance-weighted bound")
     q = model.encode(x) if posterior is None else posterior
-    z = q.sample(num_samples, seed=stateless_seed(seed))
-    return model.decode(z).log_prob(x), model.prior.log_prob(z), q.log_prob(z)
+    return log_densities_at(model, x, q, q.sample(num_samples, seed=stateless_seed(seed)))
+
+
+def log_densities_at(
+    model: Any, x: tf.Tensor, posterior: tfd.Distribution, z: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    r""":math:`\log p(x|z_i)`, :math:`\log p(z_i)`, :math:`\log q(z_i|x)` at given draws ``z`` of shape (k, N, J).
+
+    ``posterior`` is :math:`q(z|x)` for the same ``x``; each result has shape (k, N).
+    """
+    return model.decode(z).log_prob(x), model.prior.log_prob(z), posterior.log_prob(z)
 
 
 def iwae_bound(
