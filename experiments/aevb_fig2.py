@@ -1,13 +1,15 @@
-"""AEVB Figure 2 on MNIST: train and test lower bound against training samples, one curve per N_z.
+"""AEVB Figure 2 on MNIST: train and test lower bound against training samples, AEVB and wake-sleep, one panel per N_z.
 
-    python experiments/aevb_fig2.py                      # all five N_z, 10^7 samples each (hours on 2 cores)
-    python experiments/aevb_fig2.py --latent-dims 3,200  # some of them (e.g. two processes side by side)
+    python experiments/aevb_fig2.py                                   # both methods, all five N_z, 10^7 samples each
+    python experiments/aevb_fig2.py --methods wake_sleep --latent-dims 3,200   # some of them
+    python experiments/aevb_fig2.py --threads 1 ...                   # two such processes side by side
 
-Each curve trains in ``runs/aevb_fig2/nz<N_z>`` and resumes there if killed. When a curve is done, the
-results of every finished curve are written to ``results/aevb_fig2.csv`` (columns ``n_z, samples,
-train_bound, test_bound``, nats per datapoint) and ``results/aevb_fig2.json`` (how each curve was made:
-command, seed, step size, versions, hardware, wall time). ``experiments/manifolds.py`` draws prior samples
-from the trained models in ``runs/aevb_fig2``.
+Each curve trains in ``runs/aevb_fig2/nz<N_z>`` (AEVB) or ``runs/aevb_fig2/wake_sleep_nz<N_z>`` and
+resumes there if killed. When a curve is done, the results of every finished curve are written to
+``results/aevb_fig2.csv`` (columns ``method, n_z, samples, train_bound, test_bound``, nats per datapoint)
+and ``results/aevb_fig2.json`` (how each curve was made, by method and N_z: command, seed, step size,
+versions, hardware, wall time). ``experiments/manifolds.py`` draws prior samples from the trained AEVB
+models in ``runs/aevb_fig2``.
 """
 
 import argparse
@@ -18,45 +20,72 @@ from pathlib import Path
 import vaelib
 from vaelib._files import write_csv_atomically, write_json_atomically
 from vaelib._scripts import run_record, script_arguments, use_threads
-from vaelib.reproduce import FIG2_LATENT_DIMS, aevb_curve
+from vaelib.reproduce import FIG2_LATENT_DIMS, FIG2_METHODS, aevb_curve
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def run_folder(runs: Path, method: str, n_z: int) -> Path:
+    """Where a curve trains: ``nz<N_z>`` for AEVB (as before wake-sleep joined), ``<method>_nz<N_z>`` otherwise."""
+    return runs / (f"nz{n_z}" if method == "aevb" else f"{method}_nz{n_z}")
+
+
+def read_records(path: Path) -> dict:
+    """The records by method, then N_z; a file from before wake-sleep (keyed by N_z alone) holds AEVB's."""
+    if not path.exists():
+        return {}
+    records = json.loads(path.read_text())
+    if records and all(key.isdigit() for key in records):
+        records = {"aevb": records}
+    return records
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--methods", default=",".join(FIG2_METHODS), help="comma-separated: aevb, wake_sleep")
     parser.add_argument("--latent-dims", default=",".join(map(str, FIG2_LATENT_DIMS)), help="comma-separated N_z")
     parser.add_argument("--max-samples", type=float, default=1e7, help="training samples per curve")
     script_arguments(parser, runs=ROOT / "runs" / "aevb_fig2", results=ROOT / "results")
     args = parser.parse_args()
+    methods = args.methods.split(",")
+    unknown = sorted(set(methods) - set(FIG2_METHODS))
+    if unknown:
+        parser.error(f"unknown method(s) {', '.join(unknown)}; the methods are {', '.join(FIG2_METHODS)}")
     use_threads(args.threads)
     (x_train, _), (x_test, _) = vaelib.load_mnist()
     args.results.mkdir(parents=True, exist_ok=True)
     record_path = args.results / "aevb_fig2.json"
-    for n_z in (int(v) for v in args.latent_dims.split(",")):
-        run_dir = args.runs / f"nz{n_z}"
-        start = time.perf_counter()
-        rows = aevb_curve(run_dir, n_z, x_train, x_test, int(args.max_samples), seed=args.seed, log=True)
-        state = json.loads((run_dir / "state.json").read_text())
-        records = json.loads(record_path.read_text()) if record_path.exists() else {}
-        records[str(n_z)] = run_record(
-            args.seed,
-            time.perf_counter() - start,
-            training_seconds=rows[-1]["seconds"],
-            step_size=state["step_size"],
-            step_size_scores=state["step_size_scores"],
-            rows=rows,
-        )
-        write_json_atomically(record_path, dict(sorted(records.items(), key=lambda kv: int(kv[0]))))
-        write_csv_atomically(
-            args.results / "aevb_fig2.csv",
-            ["n_z", "samples", "train_bound", "test_bound"],
-            (
-                [row["n_z"], row["samples"], f"{row['train_bound']:.3f}", f"{row['test_bound']:.3f}"]
-                for key in sorted(records, key=int)
-                for row in records[key]["rows"]
-            ),
-        )
+    for method in methods:
+        for n_z in (int(v) for v in args.latent_dims.split(",")):
+            run_dir = run_folder(args.runs, method, n_z)
+            start = time.perf_counter()
+            rows = aevb_curve(
+                run_dir, n_z, x_train, x_test, int(args.max_samples), seed=args.seed, log=True, method=method
+            )
+            state = json.loads((run_dir / "state.json").read_text())
+            records = read_records(record_path)
+            records.setdefault(method, {})[str(n_z)] = run_record(
+                args.seed,
+                time.perf_counter() - start,
+                training_seconds=rows[-1]["seconds"],
+                step_size=state["step_size"],
+                step_size_scores=state["step_size_scores"],
+                rows=rows,
+            )
+            records = {
+                m: dict(sorted(records[m].items(), key=lambda kv: int(kv[0]))) for m in FIG2_METHODS if m in records
+            }
+            write_json_atomically(record_path, records)
+            write_csv_atomically(
+                args.results / "aevb_fig2.csv",
+                ["method", "n_z", "samples", "train_bound", "test_bound"],
+                (
+                    [m, row["n_z"], row["samples"], f"{row['train_bound']:.3f}", f"{row['test_bound']:.3f}"]
+                    for m, by_n_z in records.items()
+                    for record in by_n_z.values()
+                    for row in record["rows"]
+                ),
+            )
 
 
 if __name__ == "__main__":

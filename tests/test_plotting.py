@@ -111,6 +111,22 @@ def test_aevb_fig2_figure_has_a_log_panel_per_latent_dim():
     plt.close("all")
 
 
+def test_aevb_fig2_figure_draws_wake_sleep_beside_aevb():
+    rows = [
+        {"method": m, "n_z": n, "samples": s, "train_bound": -100.0 - n, "test_bound": -101.0 - n}
+        for m in ("aevb", "wake_sleep")
+        for n in (3, 20)
+        for s in (10_000, 100_000)
+    ]
+    fig = vaelib.plotting.aevb_fig2_figure(rows)
+    labels = [line.get_label() for line in fig.axes[0].lines]
+    assert labels == ["AEVB, train", "AEVB, test", "wake-sleep, train", "wake-sleep, test"]
+    assert fig.axes[0].lines[0].get_color() != fig.axes[0].lines[2].get_color()
+    with pytest.raises(ValueError, match="unknown method.*mcem"):
+        vaelib.plotting.aevb_fig2_figure([dict(rows[0], method="mcem")])
+    plt.close("all")
+
+
 def test_bound_vs_k_and_rate_distortion_figures():
     table = {"objective": np.array(["elbo"] * 3), "k": np.array([1, 50, 5000]), "test_log_likelihood": [-92, -90, -89]}
     fig = vaelib.plotting.bound_vs_k_figure(table, published={"elbo": -86.76})

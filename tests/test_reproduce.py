@@ -76,6 +76,25 @@ def test_aevb_curve_resumes_where_it_stopped(tmp_path, mnist):
         reproduce.aevb_curve(tmp_path, 3, x_train, x_test, max_samples=8000, first=2000)
 
 
+def test_a_wake_sleep_curve_trains_the_same_model_by_wake_sleep_and_resumes(tmp_path, mnist):
+    """Figure 2's baseline: the paper's model and optimizer, trained by wake-sleep, measured by the same bound."""
+    (x_train, _), (x_test, _) = mnist
+    x_train, x_test = x_train[:3000], x_test[:500]
+    model = reproduce.paper_model(latent_dim=3, step_size=0.02, dataset_size=60_000, method="wake_sleep")
+    assert model.objective == "wake_sleep" and isinstance(model.optimizer, keras.optimizers.Adagrad)
+    assert model.weight_decay == pytest.approx(1 / 60_000)
+    args = (tmp_path, 3, x_train, x_test)
+    first = reproduce.aevb_curve(*args, max_samples=4000, step_size=0.1, first=2000, method="wake_sleep")
+    assert [(r["method"], r["samples"]) for r in first] == [("wake_sleep", 2000), ("wake_sleep", 4000)]
+    assert all(np.isfinite(r["test_bound"]) and r["test_bound"] < 0 for r in first)
+    more = reproduce.aevb_curve(*args, max_samples=6000, first=2000, method="wake_sleep")
+    assert more[:2] == first and more[2]["samples"] == 6000
+    with pytest.raises(ValueError, match="other settings.*method wake_sleep.*asked for aevb"):
+        reproduce.aevb_curve(*args, max_samples=6000, first=2000)  # an AEVB curve in a wake-sleep folder
+    with pytest.raises(ValueError, match="method"):
+        reproduce.paper_model(latent_dim=3, step_size=0.02, dataset_size=10, method="mcem")
+
+
 def test_step_size_is_chosen_by_the_training_bound(mnist):
     (x_train, _), _ = mnist
     best, scores = reproduce.choose_step_size(3, x_train[:12_000], samples=4000, step_sizes=(0.001, 0.1))

@@ -9,6 +9,7 @@ Where each idea of the book lives:
 * :mod:`vaelib.distributions` — the decoder's Bernoulli, with a fused log-probability;
 * :mod:`vaelib.autoencoder` — the deterministic autoencoder it grew from;
 * :mod:`vaelib.linear_gaussian` — a model with an exact posterior;
+* :mod:`vaelib.wake_sleep` — the wake-sleep algorithm, the paper's baseline;
 * :mod:`vaelib.evaluation` — importance-sampled log-likelihood;
 * :mod:`vaelib.reproduce` — the paper's experiments, resumable, and where their results are;
 * :mod:`vaelib.training` — the run engine: resumable training, exactly as if never interrupted;

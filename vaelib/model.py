@@ -30,6 +30,7 @@ from vaelib.bound import KL_METHODS, OBJECTIVES, elbo_terms, iwae_terms
 from vaelib.distributions import LogitBernoulli
 from vaelib.kl import standard_normal
 from vaelib.networks import build_decoder, build_encoder
+from vaelib.wake_sleep import wake_sleep_terms
 
 tfd = tfp.distributions
 
@@ -37,6 +38,7 @@ __all__ = ["VAE", "EncoderDecoder", "xla_by_default"]
 
 ENCODER_MIN_SCALE = 1e-4
 DECODER_MIN_SCALE = 1e-3
+TRAINING_OBJECTIVES = (*OBJECTIVES, "wake_sleep")  # the bounds, and the wake-sleep algorithm
 STEPS_PER_EXECUTION = 20  # training steps per call into the compiled graph (fewer Python round trips)
 LIKELIHOODS = ("bernoulli", "gaussian")
 ARCHITECTURES = ("mlp", "conv")
@@ -461,9 +463,12 @@ class VAE(EncoderDecoder):
             kl: ``"analytic"`` (closed form) or ``"mc"`` (estimated with the same samples).
             beta: weight of the KL term; the loss is :math:`-(\mathcal{L}_2 - \beta\,\mathrm{KL})`,
                 the bound itself at ``beta=1`` (Higgins et al. 2017 for other values).
-            objective: ``"elbo"`` (the SGVB estimator of :math:`\mathcal{L}_B`) or ``"iwae"`` (the
+            objective: ``"elbo"`` (the SGVB estimator of :math:`\mathcal{L}_B`), ``"iwae"`` (the
                 importance-weighted bound :math:`\mathcal{L}^{\mathrm{IW}}_k`, Burda et al. 2015, with
-                :math:`k` = ``num_samples``; it takes neither ``kl`` nor ``beta``).
+                :math:`k` = ``num_samples``; it takes neither ``kl`` nor ``beta``) or ``"wake_sleep"``
+                (the wake-sleep algorithm, :mod:`vaelib.wake_sleep`: one :math:`z` per data point and one
+                dream per data point each step; it takes no ``num_samples``, ``kl`` or ``beta``). Every
+                objective reports the bound's terms.
             weight_decay: :math:`\lambda \ge 0`; adds :math:`\frac{\lambda}{2}\lVert\theta\rVert^2` over
                 all weights to the per-example loss. With :math:`\lambda = 1/N` this is
                 :math:`-\frac1N \log p(\theta)` for the prior :math:`p(\theta) = \mathcal{N}(0, I)` (up to a
@@ -488,9 +493,14 @@ class VAE(EncoderDecoder):
         if not np.isfinite(beta) or beta < 0:
             raise ValueError(f"beta must be a finite number >= 0, got {beta}")
         self.beta = beta
-        self.objective = check_choice(objective, "objective", OBJECTIVES)
+        self.objective = check_choice(objective, "objective", TRAINING_OBJECTIVES)
         if objective == "iwae" and (kl != "analytic" or beta != 1.0):
             raise ValueError("objective='iwae' is the importance-weighted bound itself: it takes no kl or beta")
+        if objective == "wake_sleep" and (self.num_samples != 1 or kl != "analytic" or beta != 1.0):
+            raise ValueError(
+                "objective='wake_sleep' draws one z and one dream per data point and optimises no bound:"
+                f" it takes no num_samples, kl or beta (got num_samples={self.num_samples}, kl={kl!r}, beta={beta})"
+            )
         super().compile(optimizer=optimizer, weight_decay=weight_decay, seed=seed, **kwargs)
 
     def get_compile_config(self) -> dict[str, Any] | None:
@@ -509,5 +519,8 @@ class VAE(EncoderDecoder):
         if self.objective == "iwae":
             terms = iwae_terms(self, x, self.num_samples, seed)
             return -tf.reduce_mean(terms["iwae"]), terms
+        if self.objective == "wake_sleep":
+            terms = wake_sleep_terms(self, x, seed)
+            return -tf.reduce_mean(terms["wake"] + terms["sleep"]), terms
         terms = elbo_terms(self, x, self.num_samples, self.kl_method, seed)
         return -tf.reduce_mean(terms["reconstruction"] - self.beta * terms["kl"]), terms

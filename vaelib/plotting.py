@@ -252,13 +252,14 @@ def training_curves(
     return fig
 
 
-def _columns(rows: Any, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """Columns ``names`` of a table given as a list of dicts, a dict of lists or a pandas-like frame."""
+def _columns(rows: Any, names: Sequence[str], optional: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """Columns ``names`` (and those of ``optional`` it has) of a table: a list of dicts, a dict of lists or a frame."""
+    wanted = (*names, *optional)
     if isinstance(rows, Mapping):
-        table = {n: np.asarray(rows[n]) for n in names if n in rows}
+        table = {n: np.asarray(rows[n]) for n in wanted if n in rows}
     else:
         rows = list(rows)
-        table = {n: np.asarray([r[n] for r in rows]) for n in names if rows and n in rows[0]}
+        table = {n: np.asarray([r[n] for r in rows]) for n in wanted if rows and n in rows[0]}
     missing = [n for n in names if n not in table]
     if missing:
         raise ValueError(f"the table has no column {', '.join(missing)}")
@@ -267,26 +268,39 @@ def _columns(rows: Any, names: Sequence[str]) -> dict[str, np.ndarray]:
     return table
 
 
+FIG2_METHOD_NAMES = {"aevb": "AEVB", "wake_sleep": "wake-sleep"}  # Figure 2's methods, as the legend names them
+
+
 def aevb_fig2_figure(rows: Any) -> Figure:
     """AEVB Figure 2: train and test lower bound per datapoint against training samples, a panel per :math:`N_z`.
 
-    ``rows`` has columns ``n_z``, ``samples``, ``train_bound``, ``test_bound`` (as ``results/aevb_fig2.csv``).
+    ``rows`` has columns ``n_z``, ``samples``, ``train_bound``, ``test_bound`` and, optionally, ``method``
+    (``aevb`` or ``wake_sleep``, as ``results/aevb_fig2.csv``): one colour per method, train solid, test
+    dashed. Without ``method`` every row is AEVB's.
     """
-    t = _columns(rows, ("n_z", "samples", "train_bound", "test_bound"))
+    t = _columns(rows, ("n_z", "samples", "train_bound", "test_bound"), optional=("method",))
+    methods = t["method"].astype(str) if "method" in t else np.full(len(t["n_z"]), "aevb")
+    unknown = sorted(set(methods.tolist()) - set(FIG2_METHOD_NAMES))
+    if unknown:
+        raise ValueError(f"unknown method(s) {', '.join(unknown)}; expected {', '.join(FIG2_METHOD_NAMES)}")
     dims = sorted(set(t["n_z"].astype(int).tolist()))
     fig, axes = plt.subplots(1, len(dims), figsize=(3.2 * len(dims), 3.4), sharey=True, squeeze=False)
     for ax, n_z in zip(axes[0], dims):
-        keep = t["n_z"].astype(int) == n_z
-        order = np.argsort(t["samples"][keep])
-        samples = t["samples"][keep][order].astype(float)
-        ax.plot(samples, t["train_bound"][keep][order], label="train", color="C0")
-        ax.plot(samples, t["test_bound"][keep][order], label="test", color="C1", linestyle="--")
+        for method, colour in (("aevb", "C0"), ("wake_sleep", "C3")):
+            keep = (t["n_z"].astype(int) == n_z) & (methods == method)
+            if not keep.any():
+                continue
+            order = np.argsort(t["samples"][keep])
+            samples = t["samples"][keep][order].astype(float)
+            name = FIG2_METHOD_NAMES[method]
+            ax.plot(samples, t["train_bound"][keep][order], label=f"{name}, train", color=colour)
+            ax.plot(samples, t["test_bound"][keep][order], label=f"{name}, test", color=colour, linestyle="--")
         ax.set_xscale("log")
         ax.set_title(f"MNIST, $N_z = {n_z}$")
         ax.set_xlabel("training samples evaluated")
         ax.grid(True, which="major", alpha=0.3)
     axes[0][0].set_ylabel("lower bound per datapoint (nats)")
-    axes[0][0].legend(loc="lower right")
+    axes[0][0].legend(loc="lower right", fontsize="small")
     fig.tight_layout()
     return fig
 

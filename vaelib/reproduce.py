@@ -8,7 +8,9 @@ decoder, parameters initialised from :math:`\mathcal{N}(0, 0.01^2)`, trained by 
 :math:`M = 100` with :math:`L = 1` to maximise :math:`\frac1N[\sum_i \mathcal{L}_B(x^{(i)}) + \log
 p(\theta)]`, :math:`p(\theta) = \mathcal{N}(0, I)` (``weight_decay`` :math:`= 1/N`). The lower bound per
 datapoint is recorded on the training and the test set at log-spaced numbers of training samples
-evaluated.
+evaluated. The baseline, the wake-sleep algorithm (:mod:`vaelib.wake_sleep`), trains the same networks
+with the same optimizer, prior :math:`p(\theta)`, minibatches and step-size choice, and is measured by the
+same lower bound (``method="wake_sleep"``).
 
 **Reference model** (Burda et al. 2015): 784-200-200-50 with tanh, dynamically binarised data, trained
 with the ELBO or the IWAE objective for a fixed wall-clock budget.
@@ -32,7 +34,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vaelib._checks import check_positive_int
+from vaelib._checks import check_choice, check_positive_int
 from vaelib._files import replaced_atomically, save_model_atomically
 from vaelib.bound import elbo, elbo_terms
 from vaelib.data import check_stream_options, fixed_binarize, make_stream, steps_per_epoch
@@ -50,6 +52,7 @@ from vaelib.training import (
 
 __all__ = [
     "FIG2_LATENT_DIMS",
+    "FIG2_METHODS",
     "ADAGRAD_STEP_SIZES",
     "paper_model",
     "evaluation_points",
@@ -65,6 +68,7 @@ __all__ = [
 ]
 
 FIG2_LATENT_DIMS = (3, 5, 10, 20, 200)
+FIG2_METHODS = {"aevb": "elbo", "wake_sleep": "wake_sleep"}  # Figure 2's methods and the objective each trains
 ADAGRAD_STEP_SIZES = (0.01, 0.02, 0.1)
 PAPER_INIT = {"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.01}}
 REPOSITORY_URL = "https://github.com/vae-book/vae-book"  # as in the book's _config.yml (a test keeps them equal)
@@ -75,12 +79,17 @@ WEIGHTS_FILE = "checkpoint.weights.h5"  # the one checkpoint of run folders from
 SEGMENT_QUANTUM = 2000  # training samples: 20 minibatches of 100, one call into the compiled loop
 
 
-def paper_model(latent_dim: int, step_size: float, dataset_size: int) -> VAE:
-    """The paper's MNIST model, compiled with Adagrad and the weight-decay term of :math:`p(\\theta)`."""
+def paper_model(latent_dim: int, step_size: float, dataset_size: int, method: str = "aevb") -> VAE:
+    """The paper's MNIST model, compiled with Adagrad and the weight-decay term of :math:`p(\\theta)`.
+
+    ``method``: ``"aevb"`` trains on the bound, ``"wake_sleep"`` trains the same model by wake-sleep.
+    """
+    objective = FIG2_METHODS[check_choice(method, "method", tuple(FIG2_METHODS))]
     model = VAE.mlp(latent_dim=latent_dim, hidden_units=(500,), initializer=PAPER_INIT)
     model.compile(
         optimizer=keras.optimizers.Adagrad(learning_rate=step_size),
         weight_decay=1.0 / check_positive_int(dataset_size, "dataset_size"),
+        objective=objective,
     )
     return model
 
@@ -127,17 +136,18 @@ def choose_step_size(
     samples: int = 100_000,
     step_sizes: Sequence[float] = ADAGRAD_STEP_SIZES,
     seed: int = 0,
+    method: str = "aevb",
 ) -> tuple[float, dict[float, float]]:
     """The paper's choice: the Adagrad step size with the best training bound after the first iterations.
 
     Returns the chosen step size and the training bound (on the first 10,000 images, binarised once) that
-    each candidate reached after ``samples`` training samples.
+    each candidate reached after ``samples`` training samples of ``method`` (both methods choose this way).
     """
     x_check = fixed_binarize(x_train[:10_000], seed)
     scores = {}
     for step_size in step_sizes:
         keras.utils.set_random_seed(seed)
-        model = paper_model(latent_dim, step_size, len(x_train))
+        model = paper_model(latent_dim, step_size, len(x_train), method)
         _train_samples(model, x_train, samples, seed)
         scores[float(step_size)] = mean_bound(model, x_check, seed=seed)
     best = max(scores, key=scores.get)
@@ -154,8 +164,9 @@ def aevb_curve(
     seed: int = 0,
     first: int = 10_000,
     log: bool = False,
+    method: str = "aevb",
 ) -> list[dict[str, float]]:
-    """One panel of AEVB Figure 2: train and test bound per datapoint against training samples evaluated.
+    """One curve of AEVB Figure 2: train and test bound per datapoint against training samples evaluated.
 
     Args:
         run_dir: the run's folder (created; a run already there is resumed).
@@ -167,16 +178,19 @@ def aevb_curve(
         seed: seeds the initialisation, the data order and the binarisation.
         first: the first evaluation point (see :func:`evaluation_points`).
         log: print a line per evaluation point.
+        method: ``"aevb"`` or ``"wake_sleep"`` (see :func:`paper_model`).
 
     Returns:
-        The rows, one per evaluation point, each with ``n_z``, ``samples``, ``train_bound`` and
+        The rows, one per evaluation point, each with ``method``, ``n_z``, ``samples``, ``train_bound`` and
         ``test_bound`` (nats per datapoint) and ``seconds`` (training time so far).
     """
     points = evaluation_points(max_samples, first)
+    method = check_choice(method, "method", tuple(FIG2_METHODS))
     if step_size is not None and not (np.isfinite(step_size) and step_size > 0):
         raise ValueError(f"step_size must be a positive number or None, got {step_size}")
     settings = {
         "experiment": "aevb_curve",
+        "method": method,
         "n_z": check_positive_int(latent_dim, "latent_dim"),
         "seed": seed,
         "first": first,
@@ -184,20 +198,31 @@ def aevb_curve(
     }
     state = read_state(run_dir, {"n_z": int, "seed": int, "step_size": float, "rows": list})
     if state is not None and (
-        state["n_z"] != latent_dim or state["seed"] != seed or step_size not in (None, state["step_size"])
+        state["n_z"] != latent_dim
+        or state["seed"] != seed
+        or step_size not in (None, state["step_size"])
+        or state.get("method", "aevb") != method
     ):  # checked here too for folders from before config.json, which open_run adopts
         raise ValueError(
-            f"{run_dir} holds a run with other settings (the run has n_z {state['n_z']}, seed {state['seed']}, "
-            f"step_size {state['step_size']}; asked for {latent_dim}, {seed}, {step_size}): use a new folder"
+            f"{run_dir} holds a run with other settings (the run has method {state.get('method', 'aevb')},"
+            f" n_z {state['n_z']}, seed {state['seed']}, step_size {state['step_size']}; asked for {method},"
+            f" {latent_dim}, {seed}, {step_size}): use a new folder"
         )
     run_dir = open_run(run_dir, settings)
     if state is None:
         scores = None
         if step_size is None:
-            step_size, scores = choose_step_size(latent_dim, x_train, seed=seed)
-        state = {"n_z": latent_dim, "step_size": step_size, "step_size_scores": scores, "seed": seed, "rows": []}
+            step_size, scores = choose_step_size(latent_dim, x_train, seed=seed, method=method)
+        state = {
+            "method": method,
+            "n_z": latent_dim,
+            "step_size": step_size,
+            "step_size_scores": scores,
+            "seed": seed,
+            "rows": [],
+        }
     keras.utils.set_random_seed(seed)
-    model = paper_model(latent_dim, state["step_size"], len(x_train))
+    model = paper_model(latent_dim, state["step_size"], len(x_train), method)
     done = state["rows"][-1]["samples"] if state["rows"] else 0
     if "checkpoint" in state or done:
         state.setdefault("checkpoint", WEIGHTS_FILE)
@@ -214,6 +239,7 @@ def aevb_curve(
         _train_samples(model, x_train, target - done, seed)
         seconds += time.perf_counter() - start
         row = {
+            "method": method,
             "n_z": latent_dim,
             "samples": target,
             "train_bound": mean_bound(model, train_eval, seed=seed),
@@ -221,13 +247,15 @@ def aevb_curve(
             "seconds": round(seconds, 1),
         }
         if not np.isfinite([row["train_bound"], row["test_bound"]]).all():
-            raise ValueError(f"N_z = {latent_dim}: the bound is not finite after {target} samples; training diverged")
+            raise ValueError(
+                f"{method}, N_z = {latent_dim}: the bound is not finite after {target} samples; training diverged"
+            )
         state["rows"].append(row)
         save_checkpoint(model, run_dir, state, f"checkpoint-{target:011d}.weights.h5")
         done = target
         if log:
             print(
-                f"N_z={latent_dim:3d} samples={target:>10,d} train {row['train_bound']:8.2f} "
+                f"{method} N_z={latent_dim:3d} samples={target:>10,d} train {row['train_bound']:8.2f} "
                 f"test {row['test_bound']:8.2f} ({seconds:6.0f} s)",
                 flush=True,
             )
