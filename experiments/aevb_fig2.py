@@ -13,9 +13,16 @@ models in ``runs/aevb_fig2``.
 """
 
 import argparse
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: run one process at a time there
+    fcntl = None
 
 import vaelib
 from vaelib._files import write_csv_atomically, write_json_atomically
@@ -38,6 +45,15 @@ def read_records(path: Path) -> dict:
     if records and all(key.isdigit() for key in records):
         records = {"aevb": records}
     return records
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` + ``.lock``: processes side by side update the records in turn."""
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def main() -> None:
@@ -63,29 +79,36 @@ def main() -> None:
                 run_dir, n_z, x_train, x_test, int(args.max_samples), seed=args.seed, log=True, method=method
             )
             state = json.loads((run_dir / "state.json").read_text())
-            records = read_records(record_path)
-            records.setdefault(method, {})[str(n_z)] = run_record(
-                args.seed,
-                time.perf_counter() - start,
-                training_seconds=rows[-1]["seconds"],
-                step_size=state["step_size"],
-                step_size_scores=state["step_size_scores"],
-                rows=rows,
-            )
-            records = {
-                m: dict(sorted(records[m].items(), key=lambda kv: int(kv[0]))) for m in FIG2_METHODS if m in records
-            }
-            write_json_atomically(record_path, records)
-            write_csv_atomically(
-                args.results / "aevb_fig2.csv",
-                ["method", "n_z", "samples", "train_bound", "test_bound"],
-                (
-                    [m, row["n_z"], row["samples"], f"{row['train_bound']:.3f}", f"{row['test_bound']:.3f}"]
-                    for m, by_n_z in records.items()
-                    for record in by_n_z.values()
-                    for row in record["rows"]
-                ),
-            )
+            with locked(record_path):
+                write_results(args.results, args.seed, method, n_z, rows, state, time.perf_counter() - start)
+
+
+def write_results(
+    results: Path, seed: int, method: str, n_z: int, rows: list[dict], state: dict, seconds: float
+) -> None:
+    """Add a finished curve's record to ``aevb_fig2.json``; rewrite ``aevb_fig2.csv`` from all the records."""
+    record_path = results / "aevb_fig2.json"
+    records = read_records(record_path)
+    records.setdefault(method, {})[str(n_z)] = run_record(
+        seed,
+        seconds,
+        training_seconds=rows[-1]["seconds"],
+        step_size=state["step_size"],
+        step_size_scores=state["step_size_scores"],
+        rows=rows,
+    )
+    records = {m: dict(sorted(records[m].items(), key=lambda kv: int(kv[0]))) for m in FIG2_METHODS if m in records}
+    write_json_atomically(record_path, records)
+    write_csv_atomically(
+        results / "aevb_fig2.csv",
+        ["method", "n_z", "samples", "train_bound", "test_bound"],
+        (
+            [m, row["n_z"], row["samples"], f"{row['train_bound']:.3f}", f"{row['test_bound']:.3f}"]
+            for m, by_n_z in records.items()
+            for record in by_n_z.values()
+            for row in record["rows"]
+        ),
+    )
 
 
 if __name__ == "__main__":

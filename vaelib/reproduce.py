@@ -190,12 +190,13 @@ def aevb_curve(
         raise ValueError(f"step_size must be a positive number or None, got {step_size}")
     settings = {
         "experiment": "aevb_curve",
-        "method": method,
         "n_z": check_positive_int(latent_dim, "latent_dim"),
         "seed": seed,
         "first": first,
         "data_sha256": data_sha256(x_train, x_test),
     }
+    if method != "aevb":  # AEVB's folders from before wake-sleep joined record no method, and stay valid
+        settings["method"] = method
     state = read_state(run_dir, {"n_z": int, "seed": int, "step_size": float, "rows": list})
     if state is not None and (
         state["n_z"] != latent_dim

@@ -1,0 +1,35 @@
+"""The experiment scripts' bookkeeping: records by method, files from before wake-sleep, the CSV they write."""
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "experiments" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fig2_records_keep_every_curve_by_method_and_adopt_a_file_from_before_wake_sleep(tmp_path):
+    fig2 = load_script("aevb_fig2")
+    old_row = {"n_z": 3, "samples": 10_000, "train_bound": -200.0, "test_bound": -201.0, "seconds": 1.0}
+    (tmp_path / "aevb_fig2.json").write_text(json.dumps({"3": {"command": "old", "rows": [old_row]}}))
+    state = {"step_size": 0.02, "step_size_scores": {"0.02": -150.0}}
+    rows = [dict(old_row, method="wake_sleep", n_z=5, train_bound=-190.0)]
+    fig2.write_results(tmp_path, 0, "wake_sleep", 5, rows, state, 12.0)
+    records = json.loads((tmp_path / "aevb_fig2.json").read_text())
+    assert list(records) == ["aevb", "wake_sleep"] and records["aevb"]["3"]["command"] == "old"
+    assert records["wake_sleep"]["5"]["step_size"] == 0.02 and records["wake_sleep"]["5"]["rows"] == rows
+    with (tmp_path / "aevb_fig2.csv").open() as f:
+        table = list(csv.DictReader(f))
+    assert [(r["method"], r["n_z"], r["train_bound"]) for r in table] == [
+        ("aevb", "3", "-200.000"),
+        ("wake_sleep", "5", "-190.000"),
+    ]
+    assert fig2.run_folder(tmp_path, "aevb", 3).name == "nz3"  # AEVB's folders are where they were
+    assert fig2.run_folder(tmp_path, "wake_sleep", 3).name == "wake_sleep_nz3"
