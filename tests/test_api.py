@@ -28,6 +28,7 @@ ESTIMATORS = {
     "minibatch_elbo": lambda m, x, seed: vaelib.minibatch_elbo(m, x, 60, seed=seed),
     "iwae_bound": lambda m, x, seed: vaelib.iwae_bound(m, x, 3, seed=seed),
     "log_likelihood": lambda m, x, seed: vaelib.log_likelihood(m, x, num_samples=3, seed=seed),
+    "hmc_log_likelihood": lambda m, x, seed: vaelib.hmc_log_likelihood(m, x, num_samples=3, num_burnin=2, seed=seed),
     "dynamic_binarize": lambda m, x, seed: vaelib.dynamic_binarize(np.full_like(x, 0.5), seed=seed),
     "sample": lambda m, x, seed: m.sample(3, seed=seed, mean=False),
 }
@@ -82,8 +83,9 @@ def test_autoencoder_and_vae_are_siblings_and_the_bounds_refuse_an_autoencoder(x
         lambda: vaelib.elbo(autoencoder, x),
         lambda: vaelib.iwae_bound(autoencoder, x, 2),
         lambda: vaelib.log_likelihood(autoencoder, x, num_samples=2),
+        lambda: vaelib.hmc_log_likelihood(autoencoder, x, num_samples=2),
     ):
-        with pytest.raises(TypeError, match="autoencoder|point mass|distribution"):
+        with pytest.raises(TypeError, match="autoencoder|point mass|distribution|generative model"):
             bound()
     with pytest.raises(TypeError, match="num_samples"):
         autoencoder.compile(num_samples=2)

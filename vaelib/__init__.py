@@ -10,7 +10,8 @@ Where each idea of the book lives:
 * :mod:`vaelib.autoencoder` — the deterministic autoencoder it grew from;
 * :mod:`vaelib.linear_gaussian` — a model with an exact posterior;
 * :mod:`vaelib.wake_sleep` — the wake-sleep algorithm, the paper's baseline;
-* :mod:`vaelib.evaluation` — importance-sampled log-likelihood;
+* :mod:`vaelib.evaluation` — importance-sampled log-likelihood, and the paper's HMC estimator;
+* :mod:`vaelib.hmc` — Hamiltonian Monte Carlo on the exact posterior;
 * :mod:`vaelib.reproduce` — the paper's experiments, resumable, and where their results are;
 * :mod:`vaelib.training` — the run engine: resumable training, exactly as if never interrupted;
 * :mod:`vaelib.data`, :mod:`vaelib.plotting`, :mod:`vaelib.cli` — the rest.
@@ -20,13 +21,14 @@ Conventions, the same in every function:
 * **Seeds.** Whatever draws random numbers takes ``seed``: ``None`` for fresh randomness, an int in
   :math:`[0, 2^{31})` for the same numbers every time, or (where TensorFlow draws) a shape-``[2]`` integer
   tensor, a stateless seed. Estimators — ``elbo``, ``elbo_terms``, ``minibatch_elbo``, ``iwae_bound``,
-  ``log_likelihood``, ``monte_carlo_kl``, ``dynamic_binarize``, ``VAE.sample`` — default to ``None``;
-  what defines a data set or a run — ``fixed_binarize``, ``make_dataset``, ``make_stream``, ``train``,
-  the experiments of :mod:`vaelib.reproduce` — defaults to ``0``. A bad seed is a ``TypeError`` or
-  ``ValueError``.
+  ``log_likelihood``, ``hmc_log_likelihood``, ``monte_carlo_kl``, ``dynamic_binarize``, ``VAE.sample`` —
+  default to ``None``; what defines a data set or a run — ``fixed_binarize``, ``make_dataset``,
+  ``make_stream``, ``train``, the experiments of :mod:`vaelib.reproduce` — defaults to ``0``. A bad seed
+  is a ``TypeError`` or ``ValueError``.
 * **Return types.** What can be differentiated returns a ``tf.Tensor`` (the bounds, their terms,
   ``dynamic_binarize``); what is computed in chunks or prepares data returns a NumPy array
-  (``log_likelihood``, ``fixed_binarize``, ``load_mnist``, ``VAE.sample``, ``reconstruct``).
+  (``log_likelihood``, ``hmc_log_likelihood``, ``fixed_binarize``, ``load_mnist``, ``VAE.sample``,
+  ``reconstruct``).
 * **Names.** ``data_shape`` is the shape of one data point (``VAE``, ``VAE.mlp``, ``VAE.conv``,
   ``build_encoder``, ``build_decoder``), ``latent_dim`` is :math:`N_z`, ``num_samples`` is :math:`L`
   (or :math:`k`), ``batch_size`` is :math:`M`.
@@ -40,7 +42,7 @@ from vaelib.autoencoder import Autoencoder
 from vaelib.bound import elbo, elbo_terms, iwae_bound, minibatch_elbo
 from vaelib.data import dynamic_binarize, fixed_binarize, load_mnist, make_dataset
 from vaelib.distributions import LogitBernoulli
-from vaelib.evaluation import log_likelihood
+from vaelib.evaluation import hmc_log_likelihood, log_likelihood
 from vaelib.gradients import gradient_moments, reparameterization_gradient, score_function_gradient
 from vaelib.kl import diagonal_gaussian, gaussian_kl, monte_carlo_kl
 from vaelib.linear_gaussian import LinearGaussianModel
@@ -78,6 +80,7 @@ __all__ = [
     "latent_scatter",
     "load_mnist",
     "log_likelihood",
+    "hmc_log_likelihood",
     "make_dataset",
     "minibatch_elbo",
     "monte_carlo_kl",

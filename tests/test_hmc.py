@@ -1,0 +1,74 @@
+"""HMC on the exact posterior, and the paper's marginal-likelihood estimator built on it."""
+
+import keras
+import numpy as np
+import pytest
+
+import vaelib
+from vaelib.evaluation import hmc_log_likelihood
+from vaelib.hmc import sample_posterior
+
+
+@pytest.fixture(scope="module")
+def linear_gaussian():
+    model = vaelib.LinearGaussianModel.random(latent_dim=2, data_dim=5, noise_std=0.7, seed=1)
+    return model, model.sample_data(20, seed=3)
+
+
+def test_hmc_draws_the_exact_posterior_of_a_linear_gaussian_model(linear_gaussian):
+    """20 chains of 500 draws, standardised by the exact posterior, pool to mean 0 and standard deviation 1.
+
+    The draws are correlated (an effective sample size of some hundreds per chain), so the pooled mean and
+    standard deviation of 10,000 draws sit within a few hundredths of 0 and 1; 0.1 leaves room. The step
+    size adapts so that the acceptance rate is near the target of 0.9.
+    """
+    model, x = linear_gaussian
+    drawn = sample_posterior(model, x, 500, num_burnin=300, target_accept=0.9, seed=0)
+    exact = model.posterior(x)
+    scale = np.sqrt(np.diagonal(exact.covariance().numpy(), axis1=1, axis2=2))
+    standardised = (drawn.samples.numpy() - exact.mean().numpy()) / scale
+    assert drawn.samples.shape == (500, 20, 2) and drawn.step_size.shape == (20, 1)
+    np.testing.assert_allclose(standardised.mean(axis=(0, 1)), 0.0, atol=0.1)
+    np.testing.assert_allclose(standardised.std(axis=(0, 1)), 1.0, atol=0.1)
+    assert 0.8 < float(np.mean(drawn.acceptance)) < 0.97
+
+
+def test_hmc_log_likelihood_agrees_with_the_exact_evidence(linear_gaussian):
+    """The estimator against log p(x) in closed form: over 200 such estimates (4 seeds, 50 points) the
+    largest error was 0.035 nats and the root-mean-square 0.009, so 0.15 and 0.03 are generous bounds."""
+    model, x = linear_gaussian
+    estimate = hmc_log_likelihood(model, x, num_samples=500, num_burnin=300, seed=0)
+    error = estimate - model.log_marginal(x).numpy()
+    assert np.abs(error).max() < 0.15 and np.sqrt(np.mean(error**2)) < 0.03, error
+
+
+def test_hmc_log_likelihood_agrees_with_iwae_5000_on_a_trained_vae(mnist):
+    """On a VAE with two latent dimensions the IWAE bound with k = 5000 is within a few hundredths of a nat of
+    log p(x); the HMC estimator must land there too (it used no encoder), and not below the bound on average:
+    the per-image differences seen were at most 0.14 nats, their mean 0.02-0.03."""
+    (x_train, _), (x_test, _) = mnist
+    keras.utils.set_random_seed(0)
+    model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(64,))
+    model.compile(seed=0)
+    model.fit(vaelib.fixed_binarize(x_train[:2000], 0), batch_size=100, epochs=5, verbose=0)
+    x = vaelib.fixed_binarize(x_test[:20], 0)
+    difference = hmc_log_likelihood(model, x, num_samples=500, num_burnin=300, seed=0) - vaelib.log_likelihood(
+        model, x, num_samples=5000, seed=1
+    )
+    assert np.abs(difference).max() < 0.4 and -0.05 < difference.mean() < 0.1, difference
+
+
+def test_hmc_refuses_bad_options(linear_gaussian):
+    model, x = linear_gaussian
+    with pytest.raises(ValueError, match="target_accept"):
+        sample_posterior(model, x, 10, target_accept=1.5)
+    with pytest.raises(ValueError, match="num_burnin"):
+        sample_posterior(model, x, 10, num_burnin=-1)
+    with pytest.raises(ValueError, match="initial_z must have shape"):
+        sample_posterior(model, x, 10, initial_z=np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="initial_step_size"):
+        sample_posterior(model, x, 10, initial_step_size=0.0)
+    with pytest.raises(ValueError, match="num_samples"):
+        hmc_log_likelihood(model, x, num_samples=1)
+    with pytest.raises(ValueError, match="NaN"):
+        hmc_log_likelihood(model, np.full((2, 5), np.nan))
