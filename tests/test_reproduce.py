@@ -76,6 +76,37 @@ def test_aevb_curve_resumes_where_it_stopped(tmp_path, mnist):
         reproduce.aevb_curve(tmp_path, 3, x_train, x_test, max_samples=8000, first=2000)
 
 
+def test_a_curve_saves_between_evaluation_points_and_a_kill_there_changes_nothing(tmp_path, mnist, monkeypatch):
+    """Points 12,000 and 20,000 are 8,000 samples apart: with a checkpoint every 4,000, a run killed at the
+    20,000 evaluation resumes from 16,000, and its rows equal those of a run never checkpointed between
+    points (same seeds, same stream: the same training, to float32 rounding)."""
+    (x_train, _), (x_test, _) = mnist
+    args = (3, x_train[:3000], x_test[:500])
+    options = {"max_samples": 20_000, "step_size": 0.1, "first": 2000}
+    monkeypatch.setattr(reproduce, "CHECKPOINT_EVERY", 10**9)
+    whole = reproduce.aevb_curve(tmp_path / "whole", *args, **options)
+    assert [r["samples"] for r in whole] == [2000, 4000, 6000, 12_000, 20_000]
+    monkeypatch.setattr(reproduce, "CHECKPOINT_EVERY", 4000)
+    measured = reproduce.mean_bound
+
+    def killed_at_the_last_point(model, x, *a, **k):
+        if int(model.optimizer.iterations) == 200:  # 20,000 samples in minibatches of 100
+            raise KeyboardInterrupt
+        return measured(model, x, *a, **k)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(reproduce, "mean_bound", killed_at_the_last_point)
+        with pytest.raises(KeyboardInterrupt):
+            reproduce.aevb_curve(tmp_path / "killed", *args, **options)
+    state = json.loads((tmp_path / "killed" / "state.json").read_text())
+    assert state["samples"] == 16_000 and state["checkpoint"] == "checkpoint-00000016000.weights.h5"
+    assert [r["samples"] for r in state["rows"]] == [2000, 4000, 6000, 12_000]
+    resumed = reproduce.aevb_curve(tmp_path / "killed", *args, **options)
+    for a, b in zip(resumed, whole):
+        assert a["samples"] == b["samples"]
+        np.testing.assert_allclose([a["train_bound"], a["test_bound"]], [b["train_bound"], b["test_bound"]], rtol=1e-5)
+
+
 def test_a_wake_sleep_curve_trains_the_same_model_by_wake_sleep_and_resumes(tmp_path, mnist):
     """Figure 2's baseline: the paper's model and optimizer, trained by wake-sleep, measured by the same bound."""
     (x_train, _), (x_test, _) = mnist

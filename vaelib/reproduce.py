@@ -77,6 +77,7 @@ WEIGHTS_FILE = "checkpoint.weights.h5"  # the one checkpoint of run folders from
 
 
 SEGMENT_QUANTUM = 2000  # training samples: 20 minibatches of 100, one call into the compiled loop
+CHECKPOINT_EVERY = 500_000  # training samples between checkpoints of a Figure 2 curve (a multiple of the above)
 
 
 def paper_model(latent_dim: int, step_size: float, dataset_size: int, method: str = "aevb") -> VAE:
@@ -224,7 +225,8 @@ def aevb_curve(
         }
     keras.utils.set_random_seed(seed)
     model = paper_model(latent_dim, state["step_size"], len(x_train), method)
-    done = state["rows"][-1]["samples"] if state["rows"] else 0
+    # trained so far: "samples" in state.json when a checkpoint was saved between evaluation points
+    done = state.get("samples", state["rows"][-1]["samples"] if state["rows"] else 0)
     if "checkpoint" in state or done:
         state.setdefault("checkpoint", WEIGHTS_FILE)
         load_checkpoint(model, run_dir / state["checkpoint"])
@@ -232,13 +234,19 @@ def aevb_curve(
         model.optimizer.build(model.trainable_variables)
         save_checkpoint(model, run_dir, state, "checkpoint-00000000000.weights.h5")
     train_eval, test_eval = fixed_binarize(x_train, seed), fixed_binarize(x_test, seed)
-    seconds = state["rows"][-1]["seconds"] if state["rows"] else 0.0
+    seconds = state.get("seconds", state["rows"][-1]["seconds"] if state["rows"] else 0.0)
     for target in points:
-        if target <= done:
+        if target <= done:  # a row of its own is saved with the checkpoint that reaches it
             continue
-        start = time.perf_counter()
-        _train_samples(model, x_train, target - done, seed)
-        seconds += time.perf_counter() - start
+        while done < target:  # in segments, each saved, so a kill loses at most one segment's training
+            segment = min(target - done, CHECKPOINT_EVERY)
+            start = time.perf_counter()
+            _train_samples(model, x_train, segment, seed)
+            seconds += time.perf_counter() - start
+            done += segment
+            state.update(samples=done, seconds=round(seconds, 1))
+            if done < target:
+                save_checkpoint(model, run_dir, state, f"checkpoint-{done:011d}.weights.h5")
         row = {
             "method": method,
             "n_z": latent_dim,
@@ -253,7 +261,6 @@ def aevb_curve(
             )
         state["rows"].append(row)
         save_checkpoint(model, run_dir, state, f"checkpoint-{target:011d}.weights.h5")
-        done = target
         if log:
             print(
                 f"{method} N_z={latent_dim:3d} samples={target:>10,d} train {row['train_bound']:8.2f} "
