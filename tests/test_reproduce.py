@@ -230,6 +230,8 @@ def test_run_record_has_what_a_reader_needs_to_check_a_result():
     record = run_record(seed=3, seconds=1.25)
     assert {"command", "seed", "versions", "hardware", "wall_seconds"} <= set(record)
     assert record["versions"]["vaelib"] == vaelib.__version__ and record["seed"] == 3
+    if record["source"] is not None:  # run from a git checkout: the commit of the code that ran
+        assert len(record["source"]["commit"]) == 40 and isinstance(record["source"]["modified"], bool)
 
 
 # ---------------------------------------------------------------- the committed results

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -83,12 +84,35 @@ def versions() -> dict[str, str]:
     }
 
 
+def source() -> dict[str, Any] | None:
+    """The git commit vaelib was imported from, and whether its files differed from it; ``None`` outside git.
+
+    A version number names a release; between releases the commit says which code made a result.
+    """
+    package = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(package), *args], capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
+
+    try:
+        if Path(git("rev-parse", "--show-toplevel")).resolve() / "vaelib" != package:
+            return None  # installed inside some other repository: its commit says nothing about vaelib
+        commit = git("rev-parse", "HEAD")
+        modified = bool(git("status", "--porcelain", "--untracked-files=no", "--", str(package)))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "modified": modified}
+
+
 def run_record(seed: int, seconds: float, **extra: Any) -> dict[str, Any]:
-    """What every results file records: command, seed, versions, hardware and wall time."""
+    """What every results file records: command, seed, versions (and the source's commit), hardware, wall time."""
     return {
         "command": " ".join(["python", *sys.argv]),
         "seed": seed,
         "versions": versions(),
+        "source": source(),
         "hardware": {
             "cpu": cpu_model(),
             "vector_extensions": vector_extensions(),
