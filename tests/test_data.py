@@ -140,3 +140,13 @@ def test_download_goes_through_keras_checked_download_into_its_cache(tmp_path, m
     (x_train, _), _ = vaelib.load_mnist(tmp_path / "empty")
     assert x_train.shape == (60000, 28, 28)
     assert calls == [("mnist.npz", vaelib.data.KERAS_MNIST_URL, vaelib.data.KERAS_MNIST_SHA256)]
+
+
+def test_a_stream_with_index_names_each_batch_s_rows():
+    x = np.random.default_rng(0).random((25, 4, 4)).astype(np.float32)
+    plain = [b.numpy() for b in vaelib.data.make_stream(x, 10, binarize=None, seed=3).take(5)]
+    indexed = list(vaelib.data.make_stream(x, 10, binarize=None, seed=3, with_index=True).take(5))
+    for batch, (same, index) in zip(plain, indexed):
+        np.testing.assert_array_equal(batch, same.numpy())  # the same batches, in the same order
+        np.testing.assert_array_equal(same.numpy(), x[index.numpy()])  # and the index says where they are
+    assert sorted(np.concatenate([i.numpy() for _, i in indexed[:3]]).tolist()) == list(range(25))  # a pass

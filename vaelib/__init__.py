@@ -9,7 +9,7 @@ Where each idea of the book lives:
 * :mod:`vaelib.distributions` — the decoder's Bernoulli, with a fused log-probability;
 * :mod:`vaelib.autoencoder` — the deterministic autoencoder it grew from;
 * :mod:`vaelib.linear_gaussian` — a model with an exact posterior;
-* :mod:`vaelib.wake_sleep` — the wake-sleep algorithm, the paper's baseline;
+* :mod:`vaelib.wake_sleep`, :mod:`vaelib.mcem` — the paper's baselines: wake-sleep and Monte Carlo EM;
 * :mod:`vaelib.evaluation` — importance-sampled log-likelihood, and the paper's HMC estimator;
 * :mod:`vaelib.hmc` — Hamiltonian Monte Carlo on the exact posterior;
 * :mod:`vaelib.reproduce` — the paper's experiments, resumable, and where their results are;
@@ -46,6 +46,7 @@ from vaelib.evaluation import hmc_log_likelihood, log_likelihood
 from vaelib.gradients import gradient_moments, reparameterization_gradient, score_function_gradient
 from vaelib.kl import diagonal_gaussian, gaussian_kl, monte_carlo_kl
 from vaelib.linear_gaussian import LinearGaussianModel
+from vaelib.mcem import MonteCarloEM
 from vaelib.model import VAE, EncoderDecoder
 from vaelib.notebook import glue, show_source
 from vaelib.plotting import (
@@ -65,6 +66,7 @@ __all__ = [
     "EncoderDecoder",
     "glue",
     "LinearGaussianModel",
+    "MonteCarloEM",
     "LogitBernoulli",
     "diagonal_gaussian",
     "dynamic_binarize",

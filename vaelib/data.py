@@ -249,6 +249,7 @@ def make_stream(
     binarize: str | None = "dynamic",
     seed: int = 0,
     start_step: int = 0,
+    with_index: bool = False,
 ) -> tf.data.Dataset:
     r"""An endless ``tf.data`` stream of minibatches, epoch after epoch, that can start at any step.
 
@@ -267,6 +268,8 @@ def make_stream(
         binarize: ``"dynamic"``, ``"fixed"`` (one draw with ``seed``, made here) or ``None``.
         seed: an int in :math:`[0, 2^{31})`.
         start_step: the number of the first minibatch (0 for a new run).
+        with_index: yield ``(batch, index)``, the batch's positions in ``x`` too (for methods that keep a
+            state per data point, such as Monte Carlo EM's chains).
     """
     batch_size, binarize, seed = check_stream_options(batch_size, binarize, seed)
     if isinstance(start_step, bool) or not isinstance(start_step, (int, np.integer)) or start_step < 0:
@@ -285,12 +288,12 @@ def make_stream(
         batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
         return batches.enumerate().map(lambda b, index: (epoch * steps + b, index))
 
-    def load(step: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
+    def load(step: tf.Tensor, index: tf.Tensor) -> tf.Tensor | tuple[tf.Tensor, tf.Tensor]:
         batch = tf.gather(images, index)
-        if binarize != "dynamic":
-            return batch
-        key = tf.random.experimental.stateless_fold_in(binarize_key, step)
-        return dynamic_binarize(batch, tf.cast(key % (2**31), tf.int32))
+        if binarize == "dynamic":
+            key = tf.random.experimental.stateless_fold_in(binarize_key, step)
+            batch = dynamic_binarize(batch, tf.cast(key % (2**31), tf.int32))
+        return (batch, index) if with_index else batch
 
     first_epoch, skip = divmod(int(start_step), steps)
     ds = tf.data.Dataset.range(first_epoch, 2**62).flat_map(one_pass).skip(skip)

@@ -31,7 +31,7 @@ import tensorflow_probability as tfp
 
 from vaelib._checks import check_positive_int, stateless_seed
 
-__all__ = ["log_joint", "PosteriorSamples", "sample_posterior"]
+__all__ = ["log_joint", "hmc_transition", "bootstrap", "adapted_step_size", "PosteriorSamples", "sample_posterior"]
 
 JITTER = 0.2  # each transition's step size is the chain's times a uniform draw from [1 - JITTER, 1 + JITTER]
 ADAPTATION_RATE = 0.2  # during adaptation, log step size += ADAPTATION_RATE * (acceptance prob. - target)
@@ -55,6 +55,36 @@ class PosteriorSamples(NamedTuple):
     samples: tf.Tensor  # (num_samples, N, J): draws from p(z|x), one chain per data point
     step_size: tf.Tensor  # (N, 1): each chain's step size after adaptation
     acceptance: tf.Tensor  # (N,): each chain's acceptance rate over the kept draws
+
+
+def hmc_transition(
+    target: Callable[[tf.Tensor], tf.Tensor],
+    z: tf.Tensor,
+    results: Any,
+    step_size: tf.Tensor,
+    seed: tf.Tensor,
+    num_leapfrog_steps: int = 10,
+) -> tuple[tf.Tensor, Any]:
+    """One HMC transition of every chain, each with its step size (shape ``(N, 1)``) times a jitter.
+
+    ``results`` are the previous transition's kernel results, or ``bootstrap(target, z)``'s for a first
+    one. Returns the new state and kernel results (``is_accepted``, ``log_accept_ratio`` per chain).
+    """
+    jitter_seed, step_seed = tfp.random.split_seed(seed)
+    jitter = tf.random.stateless_uniform(tf.shape(step_size), jitter_seed, 1 - JITTER, 1 + JITTER, step_size.dtype)
+    kernel = tfp.mcmc.HamiltonianMonteCarlo(target, step_size=step_size * jitter, num_leapfrog_steps=num_leapfrog_steps)
+    return kernel.one_step(z, results, seed=step_seed)
+
+
+def bootstrap(target: Callable[[tf.Tensor], tf.Tensor], z: tf.Tensor) -> Any:
+    """The kernel results :func:`hmc_transition` starts from at ``z`` (the target's value and gradient there)."""
+    return tfp.mcmc.HamiltonianMonteCarlo(target, step_size=1.0, num_leapfrog_steps=1).bootstrap_results(z)
+
+
+def adapted_step_size(step_size: tf.Tensor, results: Any, target_accept: float) -> tf.Tensor:
+    """Robbins-Monro on each chain's log step size: it settles where the mean acceptance probability is the target."""
+    accept_prob = tf.exp(tf.minimum(results.log_accept_ratio, 0.0))[:, tf.newaxis]
+    return step_size * tf.exp(ADAPTATION_RATE * (accept_prob - tf.cast(target_accept, step_size.dtype)))
 
 
 def sample_posterior(
@@ -112,26 +142,18 @@ def sample_posterior(
     total = num_burnin + num_samples
 
     def transition(z, results, step_size, seed):
-        jitter_seed, step_seed = tfp.random.split_seed(seed)
-        jitter = tf.random.stateless_uniform(tf.shape(step_size), jitter_seed, 1 - JITTER, 1 + JITTER, dtype)
-        kernel = tfp.mcmc.HamiltonianMonteCarlo(
-            target, step_size=step_size * jitter, num_leapfrog_steps=num_leapfrog_steps
-        )
-        return kernel.one_step(z, results, seed=step_seed)
+        return hmc_transition(target, z, results, step_size, seed, num_leapfrog_steps)
 
     @tf.function(autograph=False)
     def run(initial_z: tf.Tensor, step_size: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        results = tfp.mcmc.HamiltonianMonteCarlo(target, step_size=step_size, num_leapfrog_steps=1).bootstrap_results(
-            initial_z
-        )
+        results = bootstrap(target, initial_z)
         kept = tf.TensorArray(dtype, size=num_samples, element_shape=initial_z.shape)
 
         def body(i, z, results, step_size, log_step_sum, accepted, kept):
             z, results = transition(z, results, step_size, tf.random.experimental.stateless_fold_in(seed, i))
-            accept_prob = tf.exp(tf.minimum(results.log_accept_ratio, 0.0))[:, tf.newaxis]
-            # Robbins-Monro on the log step size: settles where the mean acceptance probability is the target
-            adapt = tf.cast(i < adapting, dtype)
-            step_size = step_size * tf.exp(adapt * ADAPTATION_RATE * (accept_prob - target_accept))
+            step_size = tf.cond(
+                i < adapting, lambda: adapted_step_size(step_size, results, target_accept), lambda: step_size
+            )
             # then each chain keeps the geometric mean of its step sizes over the second half of adaptation
             log_step_sum += tf.cast((i >= adapting // 2) & (i < adapting), dtype) * tf.math.log(step_size)
             step_size = tf.cond(

@@ -1,0 +1,88 @@
+"""Monte Carlo EM: HMC draws in the E-step, decoder updates in the M-step, towards maximum likelihood."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+import vaelib
+from vaelib.data import make_stream
+from vaelib.mcem import MonteCarloEM
+
+tfd = tfp.distributions
+
+
+class LinearDecoderModel(keras.Model):
+    """p(z) = N(0, I), p(x|z) = N(Wz + b, s^2 I) with W and b learnable (a Dense decoder) and s fixed."""
+
+    def __init__(self, data_dim: int, latent_dim: int, noise_std: float) -> None:
+        super().__init__()
+        self.latent_dim, self.noise_std, self.data_shape = latent_dim, noise_std, (data_dim,)
+        initializer = keras.initializers.RandomNormal(stddev=0.1, seed=0)
+        self.decoder = keras.Sequential(
+            [keras.Input((latent_dim,)), keras.layers.Dense(data_dim, kernel_initializer=initializer)]
+        )
+        self.prior = tfd.MultivariateNormalDiag(loc=tf.zeros(latent_dim), scale_diag=tf.ones(latent_dim))
+
+    def check_data(self, x):
+        return tf.convert_to_tensor(x, tf.float32)
+
+    def decode(self, z):
+        leading = tf.shape(z)[:-1]
+        loc = self.decoder(tf.reshape(z, [-1, self.latent_dim]))
+        return tfd.Independent(tfd.Normal(tf.reshape(loc, tf.concat([leading, self.data_shape], 0)), self.noise_std), 1)
+
+    def as_linear_gaussian(self) -> vaelib.LinearGaussianModel:
+        dense = self.decoder.layers[-1]
+        return vaelib.LinearGaussianModel(dense.kernel.numpy().T, dense.bias.numpy(), self.noise_std)
+
+
+def test_monte_carlo_em_reaches_the_maximum_likelihood_of_probabilistic_pca():
+    """With the noise fixed, p(x) = N(b, W W^T + s^2 I) is maximised by b = the data's mean and
+    W = U (Lambda - s^2 I)^(1/2) (Tipping & Bishop 1999: U, Lambda the top eigenvectors and eigenvalues of the
+    data's covariance), so the exact log-likelihood of MCEM's W and b can be set against the optimum's.
+    From 3.9 nats per point below it, 600 minibatches (each: an HMC transition per point, 5 Adam updates)
+    came within 0.007; Monte Carlo noise keeps it from the optimum itself, so within 0.05 is required."""
+    truth = vaelib.LinearGaussianModel.random(latent_dim=2, data_dim=5, noise_std=0.7, seed=1)
+    x = truth.sample_data(500, seed=3).astype(np.float32)
+    centred = x - x.mean(axis=0)
+    eigenvalues, eigenvectors = np.linalg.eigh(centred.T @ centred / len(x))
+    top, vectors = eigenvalues[::-1][:2], eigenvectors[:, ::-1][:, :2]
+    optimum = vaelib.LinearGaussianModel(vectors * np.sqrt(top - 0.7**2), x.mean(axis=0), 0.7)
+    best = float(np.mean(optimum.log_marginal(x)))
+
+    keras.utils.set_random_seed(0)
+    generative = LinearDecoderModel(5, 2, 0.7)
+    start = float(np.mean(generative.as_linear_gaussian().log_marginal(x)))
+    em = MonteCarloEM(generative, dataset_size=len(x), seed=0)
+    em.compile(optimizer=keras.optimizers.Adam(0.02))
+    history = em.fit(
+        make_stream(x, 100, binarize=None, seed=0, with_index=True), steps_per_epoch=100, epochs=6, verbose=0
+    )
+    end = float(np.mean(generative.as_linear_gaussian().log_marginal(x)))
+    assert best - start > 3.0 and best - end < 0.05, (start, end, best)
+    assert 0.8 < history.history["acceptance"][-1] < 0.97  # the step sizes adapted to about 90%
+    assert int(em.transitions.numpy()) == 600 and em.chains.shape == (500, 2)
+
+
+def test_monte_carlo_em_trains_a_vae_decoder_and_needs_the_positions():
+    model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
+    x = (np.random.default_rng(0).random((40, 28, 28)) < 0.3).astype(np.float32)
+    em = MonteCarloEM(model, dataset_size=40, weight_decay=1 / 40)
+    em.compile(optimizer=keras.optimizers.Adagrad(0.02))
+    encoder_before = [v.numpy().copy() for v in model.encoder.trainable_variables]
+    decoder_before = [v.numpy().copy() for v in model.decoder.trainable_variables]
+    em.fit(make_stream(x, 20, seed=0, with_index=True), steps_per_epoch=2, epochs=1, verbose=0)
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(encoder_before, model.encoder.trainable_variables))
+    assert not all(np.array_equal(a, v.numpy()) for a, v in zip(decoder_before, model.decoder.trainable_variables))
+    assert np.all(np.isfinite(em.chains.numpy())) and np.any(em.chains.numpy() != 0)
+    with pytest.raises(ValueError, match="with_index=True"):
+        em.fit(make_stream(x, 20, seed=0), steps_per_epoch=1, epochs=1, verbose=0)
+    for bad in (
+        {"dataset_size": 0},
+        {"dataset_size": 40, "target_accept": 1.0},
+        {"dataset_size": 40, "weight_updates": 0},
+    ):
+        with pytest.raises(ValueError):
+            MonteCarloEM(model, **bad)
