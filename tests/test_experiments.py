@@ -33,3 +33,20 @@ def test_fig2_records_keep_every_curve_by_method_and_adopt_a_file_from_before_wa
     ]
     assert fig2.run_folder(tmp_path, "aevb", 3).name == "nz3"  # AEVB's folders are where they were
     assert fig2.run_folder(tmp_path, "wake_sleep", 3).name == "wake_sleep_nz3"
+
+
+def test_fig3_records_by_method_and_training_set_size(tmp_path):
+    fig3 = load_script("aevb_fig3")
+    row = {"method": "mcem", "n_train": 1000, "samples": 10_000}
+    row.update(train_marginal_ll=-150.0, test_marginal_ll=-155.5)
+    fig3.write_results(tmp_path, {"command": "c", "rows": [row]}, "mcem", 1000)
+    fig3.write_results(tmp_path, {"command": "d", "rows": [dict(row, method="aevb", n_train=50_000)]}, "aevb", 50_000)
+    records = json.loads((tmp_path / "aevb_fig3.json").read_text())
+    assert list(records) == ["aevb", "mcem"] and records["mcem"]["1000"]["command"] == "c"
+    with (tmp_path / "aevb_fig3.csv").open() as f:
+        table = list(csv.DictReader(f))
+    assert list(table[0]) == fig3.COLUMNS
+    assert [(r["method"], r["n_train"], r["test_marginal_ll"]) for r in table] == [
+        ("aevb", "50000", "-155.500"),
+        ("mcem", "1000", "-155.500"),
+    ]

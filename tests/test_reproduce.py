@@ -126,6 +126,27 @@ def test_a_wake_sleep_curve_trains_the_same_model_by_wake_sleep_and_resumes(tmp_
         reproduce.paper_model(latent_dim=3, step_size=0.02, dataset_size=10, method="mcem")
 
 
+@pytest.mark.parametrize("method", reproduce.FIG3_METHODS)
+def test_a_figure3_curve_measures_the_marginal_likelihood_and_resumes(method, tmp_path, mnist):
+    """Figure 3's three methods on one engine: rows of HMC estimates of log p(x), resumed exactly.
+
+    Run A goes to 4,000 samples in one call; run B stops at 2,000 and is resumed to 4,000 by a second
+    call (a new process would do the same: the state is on disk). Their rows must agree: for Monte Carlo
+    EM that needs the chains, saved with the weights, to come back too."""
+    (x_train, _), (x_test, _) = mnist
+    args = (method, x_train[:1000], x_test[:200])
+    options = {"eval_images": 5, "estimator_samples": 20, "first": 2000}
+    whole = reproduce.figure3_curve(tmp_path / "a", *args, max_samples=4000, **options)
+    assert [(r["method"], r["n_train"], r["samples"]) for r in whole] == [(method, 1000, 2000), (method, 1000, 4000)]
+    assert all(-800 < r["train_marginal_ll"] < 0 and -800 < r["test_marginal_ll"] < 0 for r in whole)
+    reproduce.figure3_curve(tmp_path / "b", *args, max_samples=2000, **options)
+    resumed = reproduce.figure3_curve(tmp_path / "b", *args, max_samples=4000, **options)
+    for a, b in zip(resumed, whole):
+        np.testing.assert_allclose(a["test_marginal_ll"], b["test_marginal_ll"], rtol=1e-5)
+    with pytest.raises(ValueError, match="other settings|differ"):
+        reproduce.figure3_curve(tmp_path / "b", *args, max_samples=4000, **dict(options, eval_images=6))
+
+
 def test_step_size_is_chosen_by_the_training_bound(mnist):
     (x_train, _), _ = mnist
     best, scores = reproduce.choose_step_size(3, x_train[:12_000], samples=4000, step_sizes=(0.001, 0.1))

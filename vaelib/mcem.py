@@ -81,6 +81,7 @@ class MonteCarloEM(keras.Model):
             shape=(self.dataset_size, 1), initializer=keras.initializers.Constant(0.1), trainable=False
         )
         self.transitions = self.add_weight(shape=(), initializer="zeros", dtype="int64", trainable=False)
+        self.built = True  # every weight exists now: checkpoints can be saved before the first step
         self.log_joint_tracker = keras.metrics.Mean(name="log_joint")
         self.acceptance_tracker = keras.metrics.Mean(name="acceptance")
 

@@ -26,7 +26,7 @@ import json
 import os
 import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,8 @@ from vaelib._checks import check_choice, check_positive_int
 from vaelib._files import replaced_atomically, save_model_atomically
 from vaelib.bound import elbo, elbo_terms
 from vaelib.data import check_stream_options, fixed_binarize, make_stream, steps_per_epoch
+from vaelib.evaluation import hmc_log_likelihood
+from vaelib.mcem import MonteCarloEM
 from vaelib.model import VAE
 from vaelib.training import (
     _fit_epochs_exactly,
@@ -59,6 +61,11 @@ __all__ = [
     "mean_bound",
     "choose_step_size",
     "aevb_curve",
+    "FIG3_METHODS",
+    "FIG3_TRAIN_SIZES",
+    "figure3_model",
+    "figure3_curve",
+    "mean_marginal_likelihood",
     "burda_learning_rate",
     "reference_model",
     "train_for",
@@ -225,15 +232,55 @@ def aevb_curve(
         }
     keras.utils.set_random_seed(seed)
     model = paper_model(latent_dim, state["step_size"], len(x_train), method)
-    # trained so far: "samples" in state.json when a checkpoint was saved between evaluation points
+    train_eval, test_eval = fixed_binarize(x_train, seed), fixed_binarize(x_test, seed)
+
+    def measure() -> dict[str, float]:
+        return {
+            "train_bound": mean_bound(model, train_eval, seed=seed),
+            "test_bound": mean_bound(model, test_eval, seed=seed),
+        }
+
+    return _measured_run(
+        run_dir,
+        state,
+        model,
+        lambda samples: _train_samples(model, x_train, samples, seed),
+        measure,
+        points,
+        {"method": method, "n_z": latent_dim},
+        model,
+        log,
+    )
+
+
+def _measured_run(
+    run_dir: Path,
+    state: dict[str, Any],
+    trainer: keras.Model,
+    train: Callable[[int], None],
+    measure: Callable[[], dict[str, float]],
+    points: Sequence[int],
+    labels: dict[str, Any],
+    saved_model: keras.Model,
+    log: bool,
+) -> list[dict[str, Any]]:
+    """Train ``trainer`` to each of ``points`` training samples and ``measure`` it there; resumable.
+
+    ``state`` (``state.json``'s content, or a new run's) holds the rows so far, and ``"samples"`` and
+    ``"seconds"`` once training has been saved between points. Training goes in segments of at most
+    :data:`CHECKPOINT_EVERY` samples, each followed by a checkpoint, so a kill loses at most one segment;
+    a row is saved with the checkpoint of its point. ``train(n)`` trains on the run's next ``n`` samples
+    (resuming the stream and the noise from the step count); a row is ``labels``, ``samples``, what
+    ``measure()`` returns and ``seconds`` (training time so far). ``saved_model`` is saved as
+    ``model.keras`` at the end.
+    """
     done = state.get("samples", state["rows"][-1]["samples"] if state["rows"] else 0)
     if "checkpoint" in state or done:
         state.setdefault("checkpoint", WEIGHTS_FILE)
-        load_checkpoint(model, run_dir / state["checkpoint"])
+        load_checkpoint(trainer, run_dir / state["checkpoint"])
     else:  # a new run: its initial weights, so a kill before the first point restarts from them
-        model.optimizer.build(model.trainable_variables)
-        save_checkpoint(model, run_dir, state, "checkpoint-00000000000.weights.h5")
-    train_eval, test_eval = fixed_binarize(x_train, seed), fixed_binarize(x_test, seed)
+        trainer.optimizer.build(trainer.trainable_variables)
+        save_checkpoint(trainer, run_dir, state, "checkpoint-00000000000.weights.h5")
     seconds = state.get("seconds", state["rows"][-1]["seconds"] if state["rows"] else 0.0)
     for target in points:
         if target <= done:  # a row of its own is saved with the checkpoint that reaches it
@@ -241,34 +288,146 @@ def aevb_curve(
         while done < target:  # in segments, each saved, so a kill loses at most one segment's training
             segment = min(target - done, CHECKPOINT_EVERY)
             start = time.perf_counter()
-            _train_samples(model, x_train, segment, seed)
+            train(segment)
             seconds += time.perf_counter() - start
             done += segment
             state.update(samples=done, seconds=round(seconds, 1))
             if done < target:
-                save_checkpoint(model, run_dir, state, f"checkpoint-{done:011d}.weights.h5")
-        row = {
-            "method": method,
-            "n_z": latent_dim,
-            "samples": target,
-            "train_bound": mean_bound(model, train_eval, seed=seed),
-            "test_bound": mean_bound(model, test_eval, seed=seed),
-            "seconds": round(seconds, 1),
-        }
-        if not np.isfinite([row["train_bound"], row["test_bound"]]).all():
-            raise ValueError(
-                f"{method}, N_z = {latent_dim}: the bound is not finite after {target} samples; training diverged"
-            )
+                save_checkpoint(trainer, run_dir, state, f"checkpoint-{done:011d}.weights.h5")
+        measured = measure()
+        if not np.isfinite(list(measured.values())).all():
+            described = ", ".join(f"{k} {v}" for k, v in labels.items())
+            raise ValueError(f"{described}: not finite after {target} samples ({measured}); training diverged")
+        row = {**labels, "samples": target, **measured, "seconds": round(seconds, 1)}
         state["rows"].append(row)
-        save_checkpoint(model, run_dir, state, f"checkpoint-{target:011d}.weights.h5")
+        save_checkpoint(trainer, run_dir, state, f"checkpoint-{target:011d}.weights.h5")
         if log:
+            values = " ".join(f"{k} {v:8.2f}" for k, v in measured.items())
             print(
-                f"{method} N_z={latent_dim:3d} samples={target:>10,d} train {row['train_bound']:8.2f} "
-                f"test {row['test_bound']:8.2f} ({seconds:6.0f} s)",
-                flush=True,
+                f"{' '.join(map(str, labels.values()))} samples={target:>10,d} {values} ({seconds:6.0f} s)", flush=True
             )
-    save_model_atomically(model, run_dir / "model.keras")
+    save_model_atomically(saved_model, run_dir / "model.keras")
     return state["rows"]
+
+
+FIG3_METHODS = ("aevb", "wake_sleep", "mcem")
+FIG3_TRAIN_SIZES = (1_000, 50_000)
+
+
+def figure3_model(method: str, step_size: float, dataset_size: int, seed: int = 0) -> tuple[keras.Model, VAE]:
+    """Figure 3's model, 784-100-3 with tanh, set up to be trained by ``method``; returns (trainer, model).
+
+    AEVB and wake-sleep train the VAE itself (``trainer`` is ``model``); Monte Carlo EM trains its decoder
+    through a :class:`~vaelib.mcem.MonteCarloEM` (``trainer``), with ``seed`` for its HMC transitions.
+    All three use Adagrad at ``step_size`` and the prior :math:`p(\theta)` (``weight_decay`` :math:`= 1/N`).
+    """
+    method = check_choice(method, "method", FIG3_METHODS)
+    dataset_size = check_positive_int(dataset_size, "dataset_size")
+    model = VAE.mlp(latent_dim=3, hidden_units=(100,), initializer=PAPER_INIT)
+    optimizer = keras.optimizers.Adagrad(learning_rate=step_size)
+    if method == "mcem":
+        trainer = MonteCarloEM(model, dataset_size, weight_decay=1.0 / dataset_size, seed=seed)
+        trainer.compile(optimizer=optimizer)
+        return trainer, model
+    model.compile(optimizer=optimizer, weight_decay=1.0 / dataset_size, objective=FIG2_METHODS[method])
+    return model, model
+
+
+def _train_mcem_samples(trainer: MonteCarloEM, x: np.ndarray, samples: int, seed: int, batch_size: int = 100) -> None:
+    """Monte Carlo EM on the run's next ``samples`` examples: the indexed stream continues from its transitions."""
+    steps = samples // batch_size
+    _fit_epochs_exactly(trainer, steps)
+    stream = make_stream(x, batch_size, "dynamic", seed, start_step=int(trainer.transitions.numpy()), with_index=True)
+    trainer.fit(stream, epochs=1, steps_per_epoch=steps, verbose=0)
+
+
+def mean_marginal_likelihood(
+    model: Any, x: np.ndarray, num_samples: int = 500, num_burnin: int = 300, seed: int = 0, batch_size: int = 100
+) -> float:
+    """Mean of :func:`vaelib.evaluation.hmc_log_likelihood` over ``x``, in batches (nats per datapoint)."""
+    total = 0.0
+    for start in range(0, len(x), batch_size):
+        estimate = hmc_log_likelihood(model, x[start : start + batch_size], num_samples, num_burnin, seed=seed + start)
+        total += float(np.sum(estimate))
+    return total / len(x)
+
+
+def figure3_curve(
+    run_dir: str | os.PathLike,
+    method: str,
+    x_train: np.ndarray,
+    x_test: np.ndarray,
+    max_samples: int,
+    step_size: float = 0.02,
+    eval_images: int = 100,
+    estimator_samples: int = 500,
+    seed: int = 0,
+    first: int = 10_000,
+    log: bool = False,
+) -> list[dict[str, Any]]:
+    """One curve of AEVB Figure 3: the estimated marginal likelihood of train and test data against training samples.
+
+    Args:
+        run_dir: the run's folder (created; a run already there is resumed).
+        method: ``"aevb"``, ``"wake_sleep"`` or ``"mcem"`` (see :func:`figure3_model`).
+        x_train: the training set, grey levels in [0, 1] (the paper: 1,000 or 50,000 MNIST images),
+            binarised afresh every pass.
+        x_test: test images; the estimates use the first ``eval_images`` of each set, binarised once
+            (seed ``seed``).
+        max_samples: train until this many training samples have been evaluated.
+        step_size: Adagrad's step size, the same for the three methods (0.02: what Figure 2's choice
+            picked for AEVB and wake-sleep at small :math:`N_z`).
+        eval_images: images of each set the marginal likelihood is estimated on at every point.
+        estimator_samples: :math:`L` of :func:`~vaelib.evaluation.hmc_log_likelihood`.
+        seed: seeds the initialisation, the data order, the binarisation and the estimator.
+        first: the first evaluation point (see :func:`evaluation_points`).
+        log: print a line per evaluation point.
+
+    Returns:
+        The rows, one per evaluation point: ``method``, ``n_train``, ``samples``, ``train_marginal_ll``,
+        ``test_marginal_ll`` (nats per datapoint) and ``seconds`` (training time so far).
+    """
+    points = evaluation_points(max_samples, first)
+    method = check_choice(method, "method", FIG3_METHODS)
+    if not (np.isfinite(step_size) and step_size > 0):
+        raise ValueError(f"step_size must be a positive number, got {step_size}")
+    eval_images = check_positive_int(eval_images, "eval_images")
+    if eval_images > min(len(x_train), len(x_test)):
+        raise ValueError(f"eval_images ({eval_images}) exceeds the images there are ({len(x_train)}, {len(x_test)})")
+    settings = {
+        "experiment": "figure3_curve",
+        "method": method,
+        "n_train": len(x_train),
+        "step_size": float(step_size),
+        "eval_images": eval_images,
+        "estimator_samples": check_positive_int(estimator_samples, "estimator_samples"),
+        "seed": seed,
+        "first": first,
+        "data_sha256": data_sha256(x_train, x_test),
+    }
+    state = read_state(run_dir, {"rows": list})
+    run_dir = open_run(run_dir, settings)
+    if state is None:
+        state = {**settings, "rows": []}
+    keras.utils.set_random_seed(seed)
+    trainer, model = figure3_model(method, step_size, len(x_train), seed)
+    train_eval = fixed_binarize(x_train[:eval_images], seed)
+    test_eval = fixed_binarize(x_test[:eval_images], seed)
+
+    def train(samples: int) -> None:
+        if method == "mcem":
+            _train_mcem_samples(trainer, x_train, samples, seed)
+        else:
+            _train_samples(model, x_train, samples, seed)
+
+    def measure() -> dict[str, float]:
+        return {
+            "train_marginal_ll": mean_marginal_likelihood(model, train_eval, estimator_samples, seed=seed),
+            "test_marginal_ll": mean_marginal_likelihood(model, test_eval, estimator_samples, seed=seed),
+        }
+
+    labels = {"method": method, "n_train": len(x_train)}
+    return _measured_run(run_dir, state, trainer, train, measure, points, labels, model, log)
 
 
 def burda_learning_rate(epoch: int) -> float:
