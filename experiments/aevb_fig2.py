@@ -13,20 +13,13 @@ models in ``runs/aevb_fig2``.
 """
 
 import argparse
-import contextlib
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-try:
-    import fcntl
-except ImportError:  # not on Windows: run one process at a time there
-    fcntl = None
-
 import vaelib
-from vaelib._files import write_csv_atomically, write_json_atomically
-from vaelib._scripts import run_record, script_arguments, use_threads
+from vaelib._files import locked, write_csv_atomically, write_json_atomically
+from vaelib._scripts import choices, run_record, script_arguments, use_threads
 from vaelib.reproduce import FIG2_LATENT_DIMS, FIG2_METHODS, aevb_curve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,15 +40,6 @@ def read_records(path: Path) -> dict:
     return records
 
 
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` + ``.lock``: processes side by side update the records in turn."""
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
-        if fcntl is not None:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--methods", default=",".join(FIG2_METHODS), help="comma-separated: aevb, wake_sleep")
@@ -63,10 +47,7 @@ def main() -> None:
     parser.add_argument("--max-samples", type=float, default=1e7, help="training samples per curve")
     script_arguments(parser, runs=ROOT / "runs" / "aevb_fig2", results=ROOT / "results")
     args = parser.parse_args()
-    methods = args.methods.split(",")
-    unknown = sorted(set(methods) - set(FIG2_METHODS))
-    if unknown:
-        parser.error(f"unknown method(s) {', '.join(unknown)}; the methods are {', '.join(FIG2_METHODS)}")
+    methods = choices(parser, args.methods, FIG2_METHODS, "method")
     use_threads(args.threads)
     (x_train, _), (x_test, _) = vaelib.load_mnist()
     args.results.mkdir(parents=True, exist_ok=True)

@@ -18,33 +18,17 @@ rewritten from every finished curve's record.
 """
 
 import argparse
-import contextlib
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import vaelib
-from vaelib._files import write_csv_atomically, write_json_atomically
-from vaelib._scripts import run_record, script_arguments, use_threads
+from vaelib._files import locked, write_csv_atomically, write_json_atomically
+from vaelib._scripts import choices, run_record, script_arguments, use_threads
 from vaelib.reproduce import FIG3_METHODS, FIG3_TRAIN_SIZES, figure3_curve
-
-try:
-    import fcntl
-except ImportError:  # not on Windows: run one process at a time there
-    fcntl = None
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ["method", "n_train", "samples", "train_marginal_ll", "test_marginal_ll"]
-
-
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` + ``.lock``: processes side by side update the records in turn."""
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
-        if fcntl is not None:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
 
 
 def write_results(results: Path, record: dict, method: str, n_train: int) -> None:
@@ -77,10 +61,7 @@ def main() -> None:
     parser.add_argument("--estimator-samples", type=int, default=500, help="L of the HMC estimator")
     script_arguments(parser, runs=ROOT / "runs" / "aevb_fig3", results=ROOT / "results")
     args = parser.parse_args()
-    methods = args.methods.split(",")
-    unknown = sorted(set(methods) - set(FIG3_METHODS))
-    if unknown:
-        parser.error(f"unknown method(s) {', '.join(unknown)}; the methods are {', '.join(FIG3_METHODS)}")
+    methods = choices(parser, args.methods, FIG3_METHODS, "method")
     sizes = [int(v) for v in args.train_sizes.split(",")]
     mcem_sizes = {int(v) for v in args.mcem_train_sizes.split(",")}
     use_threads(args.threads)

@@ -10,7 +10,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # not on Windows, where processes side by side must not share a results folder
+    fcntl = None
+
 __all__ = [
+    "locked",
     "replaced_atomically",
     "write_text_atomically",
     "write_json_atomically",
@@ -77,3 +83,13 @@ def save_npz_atomically(path: str | os.PathLike, **arrays: Any) -> None:
 
     with replaced_atomically(path) as partial, partial.open("wb") as f:
         np.savez_compressed(f, **arrays)
+
+
+@contextlib.contextmanager
+def locked(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` + ``.lock``: processes side by side update a file in turn."""
+    path = Path(path)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield

@@ -11,13 +11,24 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
 import tensorflow as tf
 
-__all__ = ["cpu_kind", "cpu_model", "vector_extensions", "versions", "run_record", "script_arguments", "use_threads"]
+__all__ = [
+    "cpu_kind",
+    "cpu_model",
+    "vector_extensions",
+    "versions",
+    "source",
+    "run_record",
+    "script_arguments",
+    "choices",
+    "use_threads",
+]
 
 # the vector extensions that decide how fast dense algebra runs, in the order of /proc/cpuinfo's names
 VECTOR_EXTENSIONS = (
@@ -130,6 +141,15 @@ def script_arguments(parser: argparse.ArgumentParser, runs: Path, results: Path)
     parser.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0: all cores)")
     parser.add_argument("--runs", type=Path, default=runs, help="folder of the resumable runs")
     parser.add_argument("--results", type=Path, default=results, help="folder of the results files")
+
+
+def choices(parser: argparse.ArgumentParser, value: str, allowed: Sequence[str], what: str) -> list[str]:
+    """The comma-separated ``value`` as a list; an unknown entry is a usage error naming the allowed ones."""
+    picked = value.split(",")
+    unknown = sorted(set(picked) - set(allowed))
+    if unknown:
+        parser.error(f"unknown {what}(s) {', '.join(unknown)}; the {what}s are {', '.join(allowed)}")
+    return picked
 
 
 def use_threads(threads: int) -> None:
