@@ -169,6 +169,24 @@ def test_train_for_stops_at_its_budget_and_resumes(tmp_path, mnist):
         reproduce.train_for(again, x_train[:1000], minutes=0, run_dir=tmp_path)
 
 
+def test_train_for_keeps_snapshots_of_the_epochs_asked_for(tmp_path, mnist):
+    """Three epochs, one per call (each call's budget is a hair above the time spent so far), snapshots
+    after the first and the third: each is the model of its epoch, and resuming keeps them."""
+    (x_train, _), _ = mnist
+    state = {"seconds": 0.0}
+    for _ in range(3):
+        model = reproduce.reference_model()
+        budget = state["seconds"] / 60 + 1e-6
+        state = reproduce.train_for(model, x_train[:500], minutes=budget, run_dir=tmp_path, keep=(1, 3))
+    assert state["epochs"] == 3 and list(state["snapshots"]) == ["1", "3"]
+    assert state["snapshots"]["1"] <= state["snapshots"]["3"] == state["seconds"]
+    assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == ["epoch00001.keras", "epoch00003.keras"]
+    last = keras.models.load_model(tmp_path / "snapshots" / "epoch00003.keras")
+    first = keras.models.load_model(tmp_path / "snapshots" / "epoch00001.keras")
+    assert all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(last.weights, model.weights))
+    assert not all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(first.weights, model.weights))
+
+
 def test_reference_model_is_the_iwae_papers_architecture():
     model = reproduce.reference_model("iwae", 5)
     dense = [layer.units for layer in model.encoder.layers if isinstance(layer, keras.layers.Dense)]

@@ -460,6 +460,7 @@ def train_for(
     batch_size: int = 100,
     seed: int = 0,
     log: bool = False,
+    keep: Sequence[int] = (),
 ) -> dict[str, Any]:
     """Train a compiled model on dynamically binarised ``x_train`` for a wall-clock budget, resumably.
 
@@ -469,7 +470,9 @@ def train_for(
     folder of :mod:`vaelib.training` (its ``config.json`` records the model, the data and the seed).
     The data come from :func:`vaelib.data.make_stream` and the noise from ``seed`` and the step count,
     so the weights after epoch :math:`e` do not depend on how often the run was stopped before it.
-    Returns the state.
+    After each epoch in ``keep`` the model is also saved as ``snapshots/epoch<e>.keras``, and
+    ``state["snapshots"]`` maps the epoch to the training seconds it had taken, so a run can be measured
+    along the way (at equal passes or equal time as another run). Returns the state.
     """
     if not minutes > 0:
         raise ValueError(f"minutes must be positive, got {minutes}")
@@ -504,6 +507,10 @@ def train_for(
             raise ValueError(f"training diverged at epoch {state['epochs'] + 1}: the loss is {loss}")
         state["epochs"] += 1
         state["loss"].append(round(loss, 4))
+        if state["epochs"] in keep:  # before state.json moves on: a kill in between redoes the epoch and the file
+            (run_dir / "snapshots").mkdir(exist_ok=True)
+            save_model_atomically(model, run_dir / "snapshots" / f"epoch{state['epochs']:05d}.keras")
+            state.setdefault("snapshots", {})[str(state["epochs"])] = state["seconds"]
         save_checkpoint(model, run_dir, state, f"checkpoint-epoch{state['epochs']:05d}.weights.h5")
         if log and state["epochs"] % 10 == 0:
             print(f"epoch {state['epochs']:5d}  loss {loss:8.3f}  {state['seconds'] / 60:6.1f} min", flush=True)
