@@ -50,3 +50,29 @@ def test_fig3_records_by_method_and_training_set_size(tmp_path):
         ("aevb", "50000", "-155.500"),
         ("mcem", "1000", "-155.500"),
     ]
+
+
+def test_snapshots_are_measured_once_and_collected_with_their_per_image_values(tmp_path, monkeypatch):
+    import numpy as np
+
+    import vaelib
+
+    script = load_script("log_likelihood")
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    (runs / "elbo" / "snapshots").mkdir(parents=True)
+    model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
+    model.save(runs / "elbo" / "snapshots" / "epoch00003.keras")
+    (runs / "elbo" / "state.json").write_text(json.dumps({"epochs": 3, "snapshots": {"3": 4.5}}))
+    x = vaelib.fixed_binarize(np.random.default_rng(0).random((5, 28, 28)).astype(np.float32))
+    script.measure_snapshots(runs, results, x, [1, 3], seed=0, started=0.0)
+    with (results / "log_likelihood_snapshots.csv").open() as f:
+        table = list(csv.DictReader(f))
+    assert [(r["objective"], r["epoch"], r["train_seconds"], r["k"]) for r in table] == [
+        ("elbo", "3", "4.5", "1"),
+        ("elbo", "3", "4.5", "3"),
+    ]
+    with np.load(results / "log_likelihood_snapshots.npz") as f:
+        assert sorted(f.files) == ["elbo_e3_k1", "elbo_e3_k3"] and f["elbo_e3_k3"].shape == (5,)
+        np.testing.assert_allclose(float(table[1]["test_log_likelihood"]), f["elbo_e3_k3"].mean(), atol=1e-3)
+    monkeypatch.setattr(vaelib, "log_likelihood", lambda *a, **k: 1 / 0)  # measured already: not again
+    script.measure_snapshots(runs, results, x, [1, 3], seed=0, started=0.0)
