@@ -76,3 +76,14 @@ def test_snapshots_are_measured_once_and_collected_with_their_per_image_values(t
         np.testing.assert_allclose(float(table[1]["test_log_likelihood"]), f["elbo_e3_k3"].mean(), atol=1e-3)
     monkeypatch.setattr(vaelib, "log_likelihood", lambda *a, **k: 1 / 0)  # measured already: not again
     script.measure_snapshots(runs, results, x, [1, 3], seed=0, started=0.0)
+
+
+def test_a_record_names_the_commit_the_script_started_from(monkeypatch):
+    """The commit is read once, at import: a checkout that moves on during a long run does not relabel it."""
+    from vaelib import _scripts
+
+    started = _scripts.SOURCE
+    monkeypatch.setattr(_scripts, "source", lambda: {"commit": "0" * 40, "modified": True})
+    assert _scripts.run_record(seed=0, seconds=1.0)["source"] == started
+    if started is not None:  # a git checkout: the commit is one git knows
+        assert len(started["commit"]) == 40 and isinstance(started["modified"], bool)

@@ -83,6 +83,22 @@ def test_monte_carlo_em_trains_a_vae_decoder_and_needs_the_positions():
         {"dataset_size": 0},
         {"dataset_size": 40, "target_accept": 1.0},
         {"dataset_size": 40, "weight_updates": 0},
+        {"dataset_size": 40, "weight_decay": -0.1},
+        {"dataset_size": 40, "weight_decay": float("nan")},
     ):
         with pytest.raises(ValueError):
             MonteCarloEM(model, **bad)
+    with pytest.raises(TypeError, match="weight_decay"):
+        MonteCarloEM(model, dataset_size=40, weight_decay="1/40")
+
+
+def test_the_m_step_loss_is_minus_the_mean_log_joint_plus_the_decoders_weight_penalty():
+    """-(1/M) sum log p(x, z) + (lambda/2)||theta||^2, theta the decoder's weights only (the encoder takes no part)."""
+    model = vaelib.VAE.mlp(data_shape=(4,), latent_dim=2, hidden_units=(3,))
+    x = np.array([[0, 1, 1, 0], [1, 1, 0, 0]], np.float32)
+    z = np.array([[0.3, -1.0], [1.2, 0.4]], np.float32)
+    em = MonteCarloEM(model, dataset_size=2, weight_decay=0.5)
+    log_joint = model.prior.log_prob(z) + model.decode(z).log_prob(x)
+    squares = sum(float(np.sum(v.numpy() ** 2)) for v in model.decoder.trainable_variables)
+    expected = -float(np.mean(log_joint)) + 0.25 * squares
+    np.testing.assert_allclose(float(em.decoder_loss(x, z)), expected, rtol=1e-6)

@@ -86,6 +86,12 @@ def test_weight_decay_must_be_finite_and_non_negative(value):
         model.compile(weight_decay=value)
 
 
+def test_weight_decay_must_be_a_number():
+    model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
+    with pytest.raises(TypeError, match="weight_decay"):
+        model.compile(weight_decay="0.01")
+
+
 def test_compile_options_survive_saving(tmp_path):
     model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
     model.compile(optimizer="adagrad", objective="iwae", num_samples=5, weight_decay=1e-4)

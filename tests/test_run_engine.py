@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import vaelib
 from vaelib.data import make_stream, steps_per_epoch
@@ -71,6 +72,10 @@ def test_noise_comes_from_the_seed_and_the_step_count():
     assert not np.array_equal(first, a.step_seed(0).numpy())  # a new step, new noise
     assert not np.array_equal(a.step_seed(0).numpy(), a.step_seed(1).numpy())  # training and evaluation differ
     assert _model().step_seed(0) is None  # no seed: TensorFlow's global random state
+    # the stream is (seed, stream) folded with the step count: runs saved earlier resume on the same noise
+    step = tf.cast(a.optimizer.iterations, tf.int64)
+    folded = tf.random.experimental.stateless_fold_in(tf.constant([7, 1], tf.int64), step)
+    np.testing.assert_array_equal(a.step_seed(1).numpy(), tf.cast(folded % 2**31, tf.int32).numpy())
     with pytest.raises(ValueError, match="seed"):
         _model(seed=-1)
     with pytest.raises(TypeError, match="seed"):

@@ -18,6 +18,15 @@ def check_positive_int(value: object, name: str) -> int:
     return int(value)
 
 
+def check_non_negative(value: object, name: str) -> float:
+    """Return ``value`` as a float, or raise if it is not a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a finite number >= 0, got {value!r} of type {type(value).__name__}")
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return float(value)
+
+
 def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
     """Raise unless ``value`` is one of ``choices``."""
     if value not in choices:
@@ -96,3 +105,15 @@ def stateless_seed(seed: int | tf.Tensor | None) -> tf.Tensor:
     if not seed.dtype.is_integer or seed.shape != (2,):
         raise TypeError(f"seed must be None, an int or an integer tensor of shape [2], got {seed!r}")
     return tf.cast(seed, tf.int32)
+
+
+def folded_seed(seed: int, stream: int, *counts: tf.Tensor) -> tf.Tensor:
+    """The int32 stateless seed ``(seed, stream)`` folded with each of ``counts`` in turn.
+
+    A training loop folds in its step count, so every step draws new noise, and a resumed run the noise
+    the uninterrupted run would have drawn.
+    """
+    folded = tf.constant([seed, stream], dtype=tf.int64)
+    for count in counts:
+        folded = tf.random.experimental.stateless_fold_in(folded, tf.cast(count, tf.int64))
+    return tf.cast(folded % (2**31), tf.int32)

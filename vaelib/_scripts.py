@@ -98,7 +98,9 @@ def versions() -> dict[str, str]:
 def source() -> dict[str, Any] | None:
     """The git commit vaelib was imported from, and whether its files differed from it; ``None`` outside git.
 
-    A version number names a release; between releases the commit says which code made a result.
+    A version number names a release; between releases the commit says which code made a result. Read
+    when this module is imported (:data:`SOURCE`), that is when the script starts: a run's record names
+    the code it ran, even if the checkout moves on while it trains.
     """
     package = Path(__file__).resolve().parent
 
@@ -117,13 +119,16 @@ def source() -> dict[str, Any] | None:
     return {"commit": commit, "modified": modified}
 
 
+SOURCE = source()
+
+
 def run_record(seed: int, seconds: float, **extra: Any) -> dict[str, Any]:
     """What every results file records: command, seed, versions (and the source's commit), hardware, wall time."""
     return {
         "command": " ".join(["python", *sys.argv]),
         "seed": seed,
         "versions": versions(),
-        "source": source(),
+        "source": SOURCE,
         "hardware": {
             "cpu": cpu_model(),
             "vector_extensions": vector_extensions(),

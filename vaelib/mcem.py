@@ -25,8 +25,9 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from vaelib._checks import check_positive_int
+from vaelib._checks import check_non_negative, check_positive_int, folded_seed
 from vaelib.hmc import adapted_step_size, bootstrap, hmc_transition, log_joint
+from vaelib.model import weight_penalty
 
 __all__ = ["MonteCarloEM"]
 
@@ -70,9 +71,7 @@ class MonteCarloEM(keras.Model):
         if not 0.0 < float(target_accept) < 1.0:
             raise ValueError(f"target_accept must be in (0, 1), got {target_accept}")
         self.target_accept = float(target_accept)
-        if not float(weight_decay) >= 0.0:
-            raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay}")
-        self.weight_decay = float(weight_decay)
+        self.weight_decay = check_non_negative(weight_decay, "weight_decay")
         self.seed = int(seed)
         latent_dim = int(generative.latent_dim)
         # z = 0 (the prior's mode) to start; the chains' state is saved with the weights
@@ -103,8 +102,7 @@ class MonteCarloEM(keras.Model):
         r"""The M-step's loss: :math:`-\frac1M\sum \log p_\theta(x, z)` at fixed draws ``z``, plus the weight decay."""
         loss = -tf.reduce_mean(log_joint(self.generative, x)(z))
         if self.weight_decay:
-            squares = tf.add_n([tf.reduce_sum(tf.square(v)) for v in self.generative.decoder.trainable_variables])
-            loss += 0.5 * self.weight_decay * squares
+            loss += weight_penalty(self.generative.decoder.trainable_variables, self.weight_decay)
         return loss
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
@@ -113,8 +111,7 @@ class MonteCarloEM(keras.Model):
             raise ValueError("MonteCarloEM trains on (batch, index) pairs: make_stream(..., with_index=True)")
         x = self.generative.check_data(x)
         index = tf.cast(index, tf.int64)
-        seed = tf.random.experimental.stateless_fold_in(tf.constant([self.seed, 2], tf.int64), self.transitions)
-        seed = tf.cast(seed % (2**31), tf.int32)
+        seed = folded_seed(self.seed, 2, self.transitions)
         # E-step: one HMC transition of each data point's chain
         target = log_joint(self.generative, x)
         z, step_size = tf.gather(self.chains, index), tf.gather(self.step_sizes, index)

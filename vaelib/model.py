@@ -25,7 +25,15 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from vaelib._checks import check_choice, check_data, check_positive_int, check_seed, stateless_seed
+from vaelib._checks import (
+    check_choice,
+    check_data,
+    check_non_negative,
+    check_positive_int,
+    check_seed,
+    folded_seed,
+    stateless_seed,
+)
 from vaelib.bound import KL_METHODS, OBJECTIVES, elbo_terms, iwae_terms
 from vaelib.distributions import LogitBernoulli
 from vaelib.kl import standard_normal
@@ -34,7 +42,7 @@ from vaelib.wake_sleep import wake_sleep_terms
 
 tfd = tfp.distributions
 
-__all__ = ["VAE", "EncoderDecoder", "xla_by_default"]
+__all__ = ["VAE", "EncoderDecoder", "weight_penalty", "xla_by_default"]
 
 ENCODER_MIN_SCALE = 1e-4
 DECODER_MIN_SCALE = 1e-3
@@ -79,6 +87,19 @@ def _initializer(spec: str | dict | keras.initializers.Initializer) -> keras.ini
         cls = type(keras.initializers.get(spec["class_name"]))
         known = inspect.signature(cls.__init__).parameters
         return cls(**{k: v for k, v in spec["config"].items() if k in known})
+
+
+def weight_penalty(variables: list[tf.Variable], weight_decay: float) -> tf.Tensor:
+    r""":math:`\frac{\lambda}{2}\lVert\theta\rVert^2` over the weights :math:`\theta` = ``variables``.
+
+    :math:`\lambda` is ``weight_decay``.
+
+    With :math:`\lambda = 1/N` it is :math:`-\frac1N\log\mathcal{N}(\theta; 0, I)` less the constant
+    :math:`\frac{\lvert\theta\rvert}{2N}\log 2\pi` (:math:`\lvert\theta\rvert` weights): the per-example
+    share of the prior :math:`p(\theta)`.
+    """
+    squares = tf.add_n([tf.reduce_sum(tf.square(v)) for v in variables])
+    return 0.5 * weight_decay * squares
 
 
 class EncoderDecoder(keras.Model):
@@ -255,10 +276,7 @@ class EncoderDecoder(keras.Model):
                 convolutions down on CPU: ``benchmarks/train_speed.py``). Inside a ``tf.distribute``
                 strategy's scope both default to off (one step per call, no XLA).
         """
-        weight_decay = float(weight_decay)
-        if not np.isfinite(weight_decay) or weight_decay < 0:
-            raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay}")
-        self.weight_decay = weight_decay
+        self.weight_decay = check_non_negative(weight_decay, "weight_decay")
         self.noise_seed = seed
         if kwargs.get("loss") is not None:
             raise ValueError(f"{type(self).__name__}.compile() takes no loss: the model trains on its own objective")
@@ -308,12 +326,11 @@ class EncoderDecoder(keras.Model):
         """
         if self.noise_seed is None:
             return None
-        seed = tf.constant([self.noise_seed, stream], dtype=tf.int64)
-        seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(self.optimizer.iterations, tf.int64))
+        counts = [self.optimizer.iterations]
         replica = tf.distribute.get_replica_context()
         if replica is not None and replica.num_replicas_in_sync > 1:
-            seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(replica.replica_id_in_sync_group, tf.int64))
-        return tf.cast(seed % (2**31), tf.int32)
+            counts.append(replica.replica_id_in_sync_group)
+        return folded_seed(self.noise_seed, stream, *counts)
 
     def _objective(self, x: tf.Tensor, seed: tf.Tensor | None = None) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         """The batch's loss before regularisation, and the per-example terms that ``fit`` reports."""
@@ -328,14 +345,8 @@ class EncoderDecoder(keras.Model):
         return loss, terms
 
     def weight_penalty(self) -> tf.Tensor:
-        r""":math:`\frac{\lambda}{2}\lVert\theta\rVert^2` over all weights (:math:`\lambda` = ``weight_decay``).
-
-        With :math:`\lambda = 1/N` it is :math:`-\frac1N\log\mathcal{N}(\theta; 0, I)` less the constant
-        :math:`\frac{\lvert\theta\rvert}{2N}\log 2\pi` (:math:`\lvert\theta\rvert` weights): the per-example
-        share of the prior :math:`p(\theta)`.
-        """
-        squares = tf.add_n([tf.reduce_sum(tf.square(v)) for v in self.trainable_variables])
-        return 0.5 * self.weight_decay * squares
+        """:func:`weight_penalty` over all trainable weights, at this model's ``weight_decay``."""
+        return weight_penalty(self.trainable_variables, self.weight_decay)
 
     def _record(self, loss: tf.Tensor, terms: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         # weight each batch's mean loss by its size, so the epoch's loss is a per-example mean like the rest
