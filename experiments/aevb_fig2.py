@@ -2,11 +2,12 @@
 
     python experiments/aevb_fig2.py                                   # both methods, all five N_z, 10^7 samples each
     python experiments/aevb_fig2.py --methods wake_sleep --latent-dims 3,200   # some of them
-    python experiments/aevb_fig2.py --threads 1 ...                   # two such processes side by side
+    python experiments/aevb_fig2.py --threads 1 &  python experiments/aevb_fig2.py --threads 1   # both cores
 
 Each curve trains in ``runs/aevb_fig2/nz<N_z>`` (AEVB) or ``runs/aevb_fig2/wake_sleep_nz<N_z>`` and
-resumes there if killed. When a curve is done, the results of every finished curve are written to
-``results/aevb_fig2.csv`` (columns ``method, n_z, samples, train_bound, test_bound``, nats per datapoint)
+resumes there if killed. A curve whose folder another process holds is skipped, so processes started
+side by side share the curves out. When a curve is done, the results of every finished curve are written
+to ``results/aevb_fig2.csv`` (columns ``method, n_z, samples, train_bound, test_bound``, nats per datapoint)
 and ``results/aevb_fig2.json`` (how each curve was made, by method and N_z: command, seed, step size,
 versions, hardware, wall time). ``experiments/manifolds.py`` draws prior samples from the trained AEVB
 models in ``runs/aevb_fig2``.
@@ -21,6 +22,7 @@ import vaelib
 from vaelib._files import locked, write_csv_atomically, write_json_atomically
 from vaelib._scripts import choices, run_record, script_arguments, use_threads
 from vaelib.reproduce import FIG2_LATENT_DIMS, FIG2_METHODS, aevb_curve
+from vaelib.training import RunInUse
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,9 +58,13 @@ def main() -> None:
         for n_z in (int(v) for v in args.latent_dims.split(",")):
             run_dir = run_folder(args.runs, method, n_z)
             start = time.perf_counter()
-            rows = aevb_curve(
-                run_dir, n_z, x_train, x_test, int(args.max_samples), seed=args.seed, log=True, method=method
-            )
+            try:
+                rows = aevb_curve(
+                    run_dir, n_z, x_train, x_test, int(args.max_samples), seed=args.seed, log=True, method=method
+                )
+            except RunInUse:  # another process is training this curve: go on to the next
+                print(f"{method} {n_z}: skipped, {run_dir} is in use by another process", flush=True)
+                continue
             state = json.loads((run_dir / "state.json").read_text())
             with locked(record_path):
                 write_results(args.results, args.seed, method, n_z, rows, state, time.perf_counter() - start)

@@ -2,7 +2,7 @@
 
     python experiments/aevb_fig3.py                                    # every curve (hours on 2 cores)
     python experiments/aevb_fig3.py --methods mcem --train-sizes 1000  # some of them
-    python experiments/aevb_fig3.py --threads 1 ...                    # two such processes side by side
+    python experiments/aevb_fig3.py --threads 1 &  python experiments/aevb_fig3.py --threads 1   # both cores
 
 The paper's small model, 784-100-3, on N_train = 1,000 and 50,000 MNIST images (the first N_train of the
 training set), trained by AEVB, wake-sleep and Monte Carlo EM with Adagrad at one step size. Monte Carlo
@@ -11,8 +11,9 @@ EM keeps a chain per data point, so by default it runs on the small training set
 estimator (``vaelib.hmc_log_likelihood``) on the first ``--eval-images`` images of the training set and
 of the test set.
 
-Each curve trains in ``runs/aevb_fig3/<method>_n<N_train>`` and resumes there if killed. When a curve is
-done, ``results/aevb_fig3.csv`` (columns ``method, n_train, samples, train_marginal_ll,
+Each curve trains in ``runs/aevb_fig3/<method>_n<N_train>`` and resumes there if killed. A curve whose
+folder another process holds is skipped, so processes started side by side share the curves out. When a
+curve is done, ``results/aevb_fig3.csv`` (columns ``method, n_train, samples, train_marginal_ll,
 test_marginal_ll``) and ``results/aevb_fig3.json`` (how each curve was made, by method and N_train) are
 rewritten from every finished curve's record.
 """
@@ -26,6 +27,7 @@ import vaelib
 from vaelib._files import locked, write_csv_atomically, write_json_atomically
 from vaelib._scripts import choices, run_record, script_arguments, use_threads
 from vaelib.reproduce import FIG3_METHODS, FIG3_TRAIN_SIZES, figure3_curve
+from vaelib.training import RunInUse
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ["method", "n_train", "samples", "train_marginal_ll", "test_marginal_ll"]
@@ -75,18 +77,22 @@ def main() -> None:
                 print(f"mcem, N_train = {n_train}: skipped (--mcem-train-sizes {args.mcem_train_sizes})")
                 continue
             start = time.perf_counter()
-            rows = figure3_curve(
-                args.runs / f"{method}_n{n_train}",
-                method,
-                x_train[:n_train],
-                x_test,
-                int(args.max_samples),
-                step_size=args.step_size,
-                eval_images=args.eval_images,
-                estimator_samples=args.estimator_samples,
-                seed=args.seed,
-                log=True,
-            )
+            try:
+                rows = figure3_curve(
+                    args.runs / f"{method}_n{n_train}",
+                    method,
+                    x_train[:n_train],
+                    x_test,
+                    int(args.max_samples),
+                    step_size=args.step_size,
+                    eval_images=args.eval_images,
+                    estimator_samples=args.estimator_samples,
+                    seed=args.seed,
+                    log=True,
+                )
+            except RunInUse:  # another process is training this curve: go on to the next
+                print(f"{method}, N_train = {n_train}: skipped, it is in use by another process", flush=True)
+                continue
             record = run_record(
                 args.seed,
                 time.perf_counter() - start,

@@ -35,6 +35,31 @@ def test_fig2_records_keep_every_curve_by_method_and_adopt_a_file_from_before_wa
     assert fig2.run_folder(tmp_path, "wake_sleep", 3).name == "wake_sleep_nz3"
 
 
+def test_fig2_goes_on_past_a_curve_another_process_is_training(tmp_path, monkeypatch, capsys):
+    import sys
+
+    import vaelib
+    from vaelib.training import RunInUse
+
+    fig2 = load_script("aevb_fig2")
+
+    def curve(run_dir, n_z, *args, method, **kwargs):
+        if n_z == 3:
+            raise RunInUse(f"{run_dir} is in use")
+        run_dir.mkdir(parents=True)
+        (run_dir / "state.json").write_text(json.dumps({"step_size": 0.02, "step_size_scores": {"0.02": -150.0}}))
+        return [{"n_z": n_z, "samples": 10, "train_bound": -1.0, "test_bound": -2.0, "seconds": 1.0}]
+
+    monkeypatch.setattr(fig2, "aevb_curve", curve)
+    monkeypatch.setattr(vaelib, "load_mnist", lambda: ((None, None), (None, None)))
+    runs, results = str(tmp_path / "runs"), str(tmp_path / "results")
+    monkeypatch.setattr(sys, "argv", ["aevb_fig2.py", "--methods", "aevb", "--latent-dims", "3,5", "--runs", runs])
+    sys.argv += ["--results", results]
+    fig2.main()
+    assert "aevb 3: skipped" in capsys.readouterr().out
+    assert list(json.loads((tmp_path / "results" / "aevb_fig2.json").read_text())["aevb"]) == ["5"]
+
+
 def test_fig3_records_by_method_and_training_set_size(tmp_path):
     fig3 = load_script("aevb_fig3")
     row = {"method": "mcem", "n_train": 1000, "samples": 10_000}

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 import vaelib
-from vaelib.training import read_state, resume
+from vaelib.training import RunInUse, open_run, read_state, resume
 
 KILLS = 20  # kills per kind of run
 TOLERANCE = 1e-5  # weights and history of a resumed run against an uninterrupted one (CPU, fixed seed)
@@ -42,6 +42,16 @@ from vaelib import reproduce
 
 (x_train, _), (x_test, _) = vaelib.load_mnist()
 reproduce.aevb_curve(sys.argv[1], 3, x_train[:2000], x_test[:300], max_samples=12000, step_size=0.1, first=2000)
+"""
+
+HOLD = """
+import sys
+import time
+from vaelib.training import open_run
+
+open_run(sys.argv[1], {"run": "held"})
+print("claimed", flush=True)
+time.sleep(600)
 """
 
 
@@ -198,6 +208,24 @@ def test_a_run_folder_is_refused_for_other_settings_and_left_as_it_was(finished_
     with pytest.raises(ValueError, match=r"model\.architecture\.hidden_units"):
         vaelib.train(wider, binary_batch, 3, finished_run, verbose=0, batch_size=8, binarize=None)
     assert _snapshot(finished_run) == before
+
+
+def test_a_run_folder_another_process_holds_is_refused_until_that_process_dies(tmp_path):
+    """Two processes must not train one run: the second gets RunInUse, and a killed holder leaves no stale lock."""
+    script, run = tmp_path / "hold.py", tmp_path / "run"
+    script.write_text(HOLD)
+    holder = _start([sys.executable, str(script), str(run)])
+    try:
+        assert holder.stdout.readline().strip() == "claimed", holder.stderr.read()[-3000:]
+        before = _snapshot(run)
+        with pytest.raises(RunInUse, match="in use: another process"):
+            open_run(run, {"run": "held"})
+        assert _snapshot(run) == before
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.communicate()
+    assert open_run(run, {"run": "held"}) == run  # the kill released the folder
+    open_run(run, {"run": "held"})  # and this process may open what it holds again
 
 
 def test_a_cli_run_folder_of_an_earlier_vaelib_is_refused_by_name(tmp_path, binary_batch):

@@ -205,7 +205,8 @@ def aevb_curve(
     }
     if method != "aevb":  # AEVB's folders from before wake-sleep joined record no method, and stay valid
         settings["method"] = method
-    state = read_state(run_dir, {"n_z": int, "seed": int, "step_size": float, "rows": list})
+    fields = {"n_z": int, "seed": int, "step_size": float, "rows": list}
+    state = read_state(run_dir, fields)
     if state is not None and (
         state["n_z"] != latent_dim
         or state["seed"] != seed
@@ -218,6 +219,7 @@ def aevb_curve(
             f" {latent_dim}, {seed}, {step_size}): use a new folder"
         )
     run_dir = open_run(run_dir, settings)
+    state = read_state(run_dir, fields)  # again, now that the folder is this process's: no one else writes it
     if state is None:
         scores = None
         if step_size is None:
@@ -405,8 +407,8 @@ def figure3_curve(
         "first": first,
         "data_sha256": data_sha256(x_train, x_test),
     }
-    state = read_state(run_dir, {"rows": list})
     run_dir = open_run(run_dir, settings)
+    state = read_state(run_dir, {"rows": list})  # read once the folder is this process's: no one else writes it
     if state is None:
         state = {**settings, "rows": []}
     keras.utils.set_random_seed(seed)

@@ -3,6 +3,9 @@ r"""The run engine: training that survives being killed and resumes exactly wher
 Every long computation of vaelib (:func:`train` and the CLI built on it, and the experiments of
 :mod:`vaelib.reproduce`) keeps its run in a folder of its own:
 
+* ``run.lock`` — held by the process that trains the run, for as long as it lives: a second process
+  asking for the same folder gets :class:`RunInUse` instead of overwriting the first one's checkpoints
+  (on systems with ``fcntl``, that is not on Windows);
 * ``config.json`` — the run's whole configuration (model, optimizer, objective, data fingerprint,
   batch size, binarisation, seed, ...). It is written, atomically, only after every option has been
   checked; a folder whose ``config.json`` differs from what is asked for is refused with an error that
@@ -41,13 +44,14 @@ import numpy as np
 import tensorflow as tf
 
 from vaelib._checks import check_positive_int
-from vaelib._files import fsync_file, replaced_atomically, save_model_atomically, write_text_atomically
+from vaelib._files import fcntl, fsync_file, replaced_atomically, save_model_atomically, write_text_atomically
 from vaelib.data import check_stream_options, make_stream, steps_per_epoch
 
 __all__ = [
     "train",
     "resume",
     "open_run",
+    "RunInUse",
     "model_config",
     "data_sha256",
     "load_checkpoint",
@@ -61,6 +65,29 @@ STATE_FILE = "state.json"
 STATE_FIELDS = {"epoch": int, "checkpoint": str, "history": dict}  # what train() keeps in state.json
 HISTORY_FILE = "history.csv"
 MODEL_FILE = "model.keras"
+LOCK_FILE = "run.lock"
+_CLAIMED: dict[Path, Any] = {}  # the run folders this process holds, with their open lock files
+
+
+class RunInUse(RuntimeError):
+    """Another process is training in the run folder asked for."""
+
+
+def _claim(run_dir: Path) -> None:
+    """Lock ``run_dir`` for this process until it exits; :class:`RunInUse` if another process holds it."""
+    key = run_dir.resolve()
+    if fcntl is None or key in _CLAIMED:
+        return
+    lock = open(run_dir / LOCK_FILE, "w")  # noqa: SIM115 -- held open for the life of the process
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise RunInUse(
+            f"{run_dir} is in use: another process is training this run. Wait for it to finish, or stop it "
+            "(it resumes from its last checkpoint), or use another run folder"
+        ) from None
+    _CLAIMED[key] = lock
 
 
 def data_sha256(*arrays: np.ndarray) -> str:
@@ -95,7 +122,10 @@ def open_run(run_dir: str | os.PathLike, config: Mapping[str, Any]) -> Path:
     ``config`` is the run's whole configuration (JSON-able); ``config.json`` records it. Call this only
     after every option has been checked, so a command that fails on its options writes nothing.
 
+    The folder stays claimed by this process (``run.lock``) until it exits.
+
     Raises:
+        RunInUse: another process is training in ``run_dir``.
         ValueError: ``run_dir`` holds a run with another configuration (the message names each differing
             setting and the folder), a corrupt ``config.json``, or files that are not a run's.
     """
@@ -118,11 +148,15 @@ def open_run(run_dir: str | os.PathLike, config: Mapping[str, Any]) -> Path:
                 f"{run_dir} holds a run with other settings:\n  " + "\n  ".join(differ) + "\n"
                 "Use a new run folder for these settings, or the settings of the run to continue it."
             )
+        _claim(run_dir)
         return run_dir
-    if run_dir.exists() and (not run_dir.is_dir() or any(p.name != STATE_FILE for p in run_dir.iterdir())):
+    if run_dir.exists() and (
+        not run_dir.is_dir() or any(p.name not in (STATE_FILE, LOCK_FILE) for p in run_dir.iterdir())
+    ):
         if not (run_dir / STATE_FILE).exists():  # a run from before config.json was recorded is adopted
             raise ValueError(f"{run_dir} is not empty and holds no {CONFIG_FILE}, so it is not a run: use a new folder")
     run_dir.mkdir(parents=True, exist_ok=True)
+    _claim(run_dir)
     write_text_atomically(path, json.dumps(config, indent=1))
     return run_dir
 
