@@ -73,9 +73,15 @@ def main() -> None:
 def write_results(
     results: Path, seed: int, method: str, n_z: int, rows: list[dict], state: dict, seconds: float
 ) -> None:
-    """Add a finished curve's record to ``aevb_fig2.json``; rewrite ``aevb_fig2.csv`` from all the records."""
+    """Add a finished curve's record to ``aevb_fig2.json``; rewrite ``aevb_fig2.csv`` from all the records.
+
+    A curve whose rows are recorded already keeps its record: rerunning a finished curve trains nothing, and
+    its record still names the command, machine and time that made it.
+    """
     record_path = results / "aevb_fig2.json"
     records = read_records(record_path)
+    if records.get(method, {}).get(str(n_z), {}).get("rows") == rows:
+        return  # nothing trained since it was recorded: the record of the run that made it stays
     records.setdefault(method, {})[str(n_z)] = run_record(
         seed,
         seconds,

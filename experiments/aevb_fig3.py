@@ -34,9 +34,14 @@ COLUMNS = ["method", "n_train", "samples", "train_marginal_ll", "test_marginal_l
 
 
 def write_results(results: Path, record: dict, method: str, n_train: int) -> None:
-    """Add a finished curve's record to ``aevb_fig3.json``; rewrite ``aevb_fig3.csv`` from all the records."""
+    """Add a finished curve's record to ``aevb_fig3.json``; rewrite ``aevb_fig3.csv`` from all the records.
+
+    A curve whose rows are recorded already keeps its record (see ``aevb_fig2.write_results``).
+    """
     path = results / "aevb_fig3.json"
     records = json.loads(path.read_text()) if path.exists() else {}
+    if records.get(method, {}).get(str(n_train), {}).get("rows") == record["rows"]:
+        return  # nothing trained since it was recorded: the record of the run that made it stays
     records.setdefault(method, {})[str(n_train)] = record
     records = {m: dict(sorted(records[m].items(), key=lambda kv: int(kv[0]))) for m in FIG3_METHODS if m in records}
     write_json_atomically(path, records)

@@ -31,6 +31,9 @@ def test_fig2_records_keep_every_curve_by_method_and_adopt_a_file_from_before_wa
         ("aevb", "3", "-200.000"),
         ("wake_sleep", "5", "-190.000"),
     ]
+    fig2.write_results(tmp_path, 0, "wake_sleep", 5, rows, state, 0.5)  # a finished curve run again
+    again = json.loads((tmp_path / "aevb_fig2.json").read_text())
+    assert again["wake_sleep"]["5"]["wall_seconds"] == 12.0  # keeps the record of the run that trained it
     assert fig2.run_folder(tmp_path, "aevb", 3).name == "nz3"  # AEVB's folders are where they were
     assert fig2.run_folder(tmp_path, "wake_sleep", 3).name == "wake_sleep_nz3"
 
@@ -66,6 +69,7 @@ def test_fig3_records_by_method_and_training_set_size(tmp_path):
     row.update(train_marginal_ll=-150.0, test_marginal_ll=-155.5)
     fig3.write_results(tmp_path, {"command": "c", "rows": [row]}, "mcem", 1000)
     fig3.write_results(tmp_path, {"command": "d", "rows": [dict(row, method="aevb", n_train=50_000)]}, "aevb", 50_000)
+    fig3.write_results(tmp_path, {"command": "e", "rows": [row]}, "mcem", 1000)  # nothing new: kept
     records = json.loads((tmp_path / "aevb_fig3.json").read_text())
     assert list(records) == ["aevb", "mcem"] and records["mcem"]["1000"]["command"] == "c"
     with (tmp_path / "aevb_fig3.csv").open() as f:

@@ -11,6 +11,7 @@ import pytest
 
 import vaelib
 from vaelib import reproduce
+from vaelib._machine import cpu_model
 from vaelib._scripts import run_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +63,7 @@ def test_aevb_curve_resumes_where_it_stopped(tmp_path, mnist):
     assert more[:2] == first and [r["samples"] for r in more][2:] == [6000, 8000]
     assert all(np.isfinite(r["train_bound"]) and r["train_bound"] < 0 for r in more)
     assert more[-1]["train_bound"] > first[0]["train_bound"]  # the bound rises with training
+    assert {r["cpu"] for r in more} == {cpu_model()}  # each row names the CPU that trained and measured it
     # one checkpoint is kept, the one state.json names: a kill before state.json moves on leaves it intact
     checkpoints = sorted(p.name for p in tmp_path.glob("*.weights.h5"))
     assert checkpoints == [json.loads((tmp_path / "state.json").read_text())["checkpoint"]]

@@ -18,7 +18,10 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from vaelib._machine import VECTOR_EXTENSIONS, cpu_kind, cpu_model, vector_extensions
+
 __all__ = [
+    "VECTOR_EXTENSIONS",
     "cpu_kind",
     "cpu_model",
     "vector_extensions",
@@ -29,55 +32,6 @@ __all__ = [
     "choices",
     "use_threads",
 ]
-
-# the vector extensions that decide how fast dense algebra runs, in the order of /proc/cpuinfo's names
-VECTOR_EXTENSIONS = (
-    "sse4_2",
-    "avx",
-    "avx2",
-    "fma",
-    "avx512f",
-    "avx512bw",
-    "avx512vl",
-    "avx512_vnni",
-    "avx512_bf16",
-    "amx_tile",
-    "amx_bf16",
-    "neon",
-    "asimd",
-    "sve",
-)
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux), else what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def vector_extensions() -> list[str]:
-    """The CPU's vector extensions among ``VECTOR_EXTENSIONS`` (Linux ``/proc/cpuinfo``; empty elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                flags = set(line.split(":", 1)[1].split())
-                return [name for name in VECTOR_EXTENSIONS if name in flags]
-    except OSError:
-        pass
-    return []
-
-
-def cpu_kind(extensions: list[str] | None = None) -> str:
-    """``"avx512"``, ``"avx2"`` or ``"other"``: the widest x86 vector unit, which sets the speed of dense algebra."""
-    extensions = vector_extensions() if extensions is None else extensions
-    if "avx512f" in extensions:
-        return "avx512"
-    return "avx2" if "avx2" in extensions else "other"
 
 
 def versions() -> dict[str, str]:

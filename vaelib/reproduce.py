@@ -36,6 +36,7 @@ import tensorflow as tf
 
 from vaelib._checks import check_choice, check_positive_int
 from vaelib._files import replaced_atomically, save_model_atomically
+from vaelib._machine import cpu_model
 from vaelib.bound import elbo, elbo_terms
 from vaelib.data import check_stream_options, fixed_binarize, make_stream, steps_per_epoch
 from vaelib.evaluation import hmc_log_likelihood
@@ -273,7 +274,8 @@ def _measured_run(
     :data:`CHECKPOINT_EVERY` samples, each followed by a checkpoint, so a kill loses at most one segment;
     a row is saved with the checkpoint of its point. ``train(n)`` trains on the run's next ``n`` samples
     (resuming the stream and the noise from the step count); a row is ``labels``, ``samples``, what
-    ``measure()`` returns and ``seconds`` (training time so far). ``saved_model`` is saved as
+    ``measure()`` returns, ``seconds`` (training time so far) and ``cpu``, the CPU that trained the stretch
+    up to it and measured it (a run resumed on another machine has rows from each). ``saved_model`` is saved as
     ``model.keras`` at the end.
     """
     done = state.get("samples", state["rows"][-1]["samples"] if state["rows"] else 0)
@@ -300,7 +302,7 @@ def _measured_run(
         if not np.isfinite(list(measured.values())).all():
             described = ", ".join(f"{k} {v}" for k, v in labels.items())
             raise ValueError(f"{described}: not finite after {target} samples ({measured}); training diverged")
-        row = {**labels, "samples": target, **measured, "seconds": round(seconds, 1)}
+        row = {**labels, "samples": target, **measured, "seconds": round(seconds, 1), "cpu": cpu_model()}
         state["rows"].append(row)
         save_checkpoint(trainer, run_dir, state, f"checkpoint-{target:011d}.weights.h5")
         if log:
