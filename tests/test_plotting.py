@@ -127,6 +127,27 @@ def test_aevb_fig2_figure_draws_wake_sleep_beside_aevb():
     plt.close("all")
 
 
+def test_aevb_fig3_figure_has_a_panel_per_training_set_size_and_a_colour_per_method():
+    rows = [
+        {"method": m, "n_train": n, "samples": s, "train_marginal_ll": -120.0, "test_marginal_ll": -125.0}
+        for m in ("aevb", "wake_sleep", "mcem")
+        for n in (1000, 50_000)
+        for s in (10_000, 100_000)
+        if not (m == "mcem" and n == 50_000)  # MCEM runs on the small training set only
+    ]
+    fig = vaelib.plotting.aevb_fig3_figure(rows)
+    titles = [r"MNIST, $N_{\mathrm{train}} = 1,000$", r"MNIST, $N_{\mathrm{train}} = 50,000$"]
+    assert [ax.get_title() for ax in fig.axes] == titles
+    assert fig.axes[0].get_ylabel() == "marginal log-likelihood (nats)" and fig.axes[0].get_xscale() == "log"
+    assert [line.get_label() for line in fig.axes[1].lines] == [
+        "AEVB, train", "AEVB, test", "wake-sleep, train", "wake-sleep, test"
+    ]  # fmt: skip
+    assert len({line.get_color() for line in fig.axes[0].lines}) == 3
+    with pytest.raises(ValueError, match="test_marginal_ll"):
+        vaelib.plotting.aevb_fig3_figure([{"method": "mcem", "n_train": 1000, "samples": 1, "train_marginal_ll": 1.0}])
+    plt.close("all")
+
+
 def test_bound_vs_k_and_rate_distortion_figures():
     table = {"objective": np.array(["elbo"] * 3), "k": np.array([1, 50, 5000]), "test_log_likelihood": [-92, -90, -89]}
     fig = vaelib.plotting.bound_vs_k_figure(table, published={"elbo": -86.76})

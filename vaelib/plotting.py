@@ -27,6 +27,7 @@ __all__ = [
     "interpolation_figure",
     "training_curves",
     "aevb_fig2_figure",
+    "aevb_fig3_figure",
     "bound_vs_k_figure",
     "rate_distortion_figure",
 ]
@@ -268,7 +269,39 @@ def _columns(rows: Any, names: Sequence[str], optional: Sequence[str] = ()) -> d
     return table
 
 
-FIG2_METHOD_NAMES = {"aevb": "AEVB", "wake_sleep": "wake-sleep"}  # Figure 2's methods, as the legend names them
+METHOD_NAMES = {"aevb": "AEVB", "wake_sleep": "wake-sleep", "mcem": "MCEM"}  # as the legends name them
+METHOD_COLOURS = {"aevb": "C0", "wake_sleep": "C3", "mcem": "C2"}
+
+
+def _curves_by_method(
+    rows: Any, panel: str, title: str, train: str, test: str, ylabel: str, methods: Sequence[str]
+) -> Figure:
+    """One log-x panel per value of column ``panel``, a colour per method (train solid, test dashed)."""
+    t = _columns(rows, (panel, "samples", train, test), optional=("method",))
+    given = t["method"].astype(str) if "method" in t else np.full(len(t[panel]), "aevb")
+    unknown = sorted(set(given.tolist()) - set(methods))
+    if unknown:
+        raise ValueError(f"unknown method(s) {', '.join(unknown)}; expected {', '.join(methods)}")
+    values = sorted(set(t[panel].astype(int).tolist()))
+    fig, axes = plt.subplots(1, len(values), figsize=(3.2 * len(values), 3.4), sharey=True, squeeze=False)
+    for ax, value in zip(axes[0], values):
+        for method in methods:
+            keep = (t[panel].astype(int) == value) & (given == method)
+            if not keep.any():
+                continue
+            order = np.argsort(t["samples"][keep])
+            samples = t["samples"][keep][order].astype(float)
+            name, colour = METHOD_NAMES[method], METHOD_COLOURS[method]
+            ax.plot(samples, t[train][keep][order].astype(float), label=f"{name}, train", color=colour)
+            ax.plot(samples, t[test][keep][order].astype(float), label=f"{name}, test", color=colour, linestyle="--")
+        ax.set_xscale("log")
+        ax.set_title(title.format(value))
+        ax.set_xlabel("training samples evaluated")
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][0].legend(loc="lower right", fontsize="small")
+    fig.tight_layout()
+    return fig
 
 
 def aevb_fig2_figure(rows: Any) -> Figure:
@@ -278,31 +311,23 @@ def aevb_fig2_figure(rows: Any) -> Figure:
     (``aevb`` or ``wake_sleep``, as ``results/aevb_fig2.csv``): one colour per method, train solid, test
     dashed. Without ``method`` every row is AEVB's.
     """
-    t = _columns(rows, ("n_z", "samples", "train_bound", "test_bound"), optional=("method",))
-    methods = t["method"].astype(str) if "method" in t else np.full(len(t["n_z"]), "aevb")
-    unknown = sorted(set(methods.tolist()) - set(FIG2_METHOD_NAMES))
-    if unknown:
-        raise ValueError(f"unknown method(s) {', '.join(unknown)}; expected {', '.join(FIG2_METHOD_NAMES)}")
-    dims = sorted(set(t["n_z"].astype(int).tolist()))
-    fig, axes = plt.subplots(1, len(dims), figsize=(3.2 * len(dims), 3.4), sharey=True, squeeze=False)
-    for ax, n_z in zip(axes[0], dims):
-        for method, colour in (("aevb", "C0"), ("wake_sleep", "C3")):
-            keep = (t["n_z"].astype(int) == n_z) & (methods == method)
-            if not keep.any():
-                continue
-            order = np.argsort(t["samples"][keep])
-            samples = t["samples"][keep][order].astype(float)
-            name = FIG2_METHOD_NAMES[method]
-            ax.plot(samples, t["train_bound"][keep][order], label=f"{name}, train", color=colour)
-            ax.plot(samples, t["test_bound"][keep][order], label=f"{name}, test", color=colour, linestyle="--")
-        ax.set_xscale("log")
-        ax.set_title(f"MNIST, $N_z = {n_z}$")
-        ax.set_xlabel("training samples evaluated")
-        ax.grid(True, which="major", alpha=0.3)
-    axes[0][0].set_ylabel("lower bound per datapoint (nats)")
-    axes[0][0].legend(loc="lower right", fontsize="small")
-    fig.tight_layout()
-    return fig
+    return _curves_by_method(
+        rows, "n_z", "MNIST, $N_z = {}$", "train_bound", "test_bound", "lower bound per datapoint (nats)",
+        ("aevb", "wake_sleep"),
+    )  # fmt: skip
+
+
+def aevb_fig3_figure(rows: Any) -> Figure:
+    r"""AEVB Figure 3: estimated marginal log-likelihood against training samples, a panel per :math:`N_{\text{train}}`.
+
+    ``rows`` has columns ``method`` (``aevb``, ``wake_sleep`` or ``mcem``), ``n_train``, ``samples``,
+    ``train_marginal_ll`` and ``test_marginal_ll`` (as ``results/aevb_fig3.csv``), the estimates in nats per
+    datapoint: one colour per method, train solid, test dashed.
+    """
+    return _curves_by_method(
+        rows, "n_train", "MNIST, $N_{{\\mathrm{{train}}}} = {:,}$", "train_marginal_ll", "test_marginal_ll",
+        "marginal log-likelihood (nats)", ("aevb", "wake_sleep", "mcem"),
+    )  # fmt: skip
 
 
 def bound_vs_k_figure(
