@@ -3,15 +3,21 @@
     python experiments/log_likelihood.py train elbo --minutes 60     # the reference model
     python experiments/log_likelihood.py train iwae5 --minutes 25    # IWAE objective, k = 5
     python experiments/log_likelihood.py train iwae50 --minutes 25   # IWAE objective, k = 50
+    python experiments/log_likelihood.py train elbo --schedule cosine --epochs 1000 --minutes 60
+                                                                     # a fixed-length run, annealed at its end
     python experiments/log_likelihood.py evaluate                    # k in {1, 5, 50, 500, 5000}
     python experiments/log_likelihood.py evaluate iwae5              # one model (results keep the others)
     python experiments/log_likelihood.py snapshots                   # every kept epoch of every model
 
 Training runs in ``runs/log_likelihood/<objective>`` for a wall-clock budget and resumes there if killed
-(rerun with a larger --minutes to train longer). ``evaluate`` measures every trained model on the
-10,000 test images, binarised once with seed 0, and writes ``results/log_likelihood.csv`` (columns
-``model, objective, k, test_log_likelihood, train_minutes``), ``results/log_likelihood.json`` (command,
-seed, versions, hardware, wall time, epochs, standard errors) and ``results/reference.keras``.
+(rerun with a larger --minutes to train longer). Its step sizes follow Burda et al.'s schedule of passes,
+or (``--schedule cosine``) a cosine over ``--epochs`` passes, which ends when they are done or the
+budget is spent; the record says which, and how many passes were trained.
+
+``evaluate`` measures every trained model on the 10,000 test images, binarised once with seed 0, and
+writes ``results/log_likelihood.csv`` (columns ``model, objective, k, test_log_likelihood,
+train_minutes``), ``results/log_likelihood.json`` (command, seed, versions, hardware, wall time, epochs,
+standard errors) and ``results/reference.keras``.
 
 Training keeps the model after the passes of ``--keep`` (``snapshots/epoch<e>.keras``, with the time they
 took), so the objectives can be compared at equal passes and at equal time. ``snapshots`` measures each
@@ -32,7 +38,7 @@ import numpy as np
 import vaelib
 from vaelib._files import save_model_atomically, save_npz_atomically, write_csv_atomically, write_json_atomically
 from vaelib._scripts import run_record, script_arguments, use_threads
-from vaelib.reproduce import reference_model, train_for
+from vaelib.reproduce import LEARNING_RATE_SCHEDULES, reference_model, train_for
 
 ROOT = Path(__file__).resolve().parents[1]
 OBJECTIVES = {"elbo": ("elbo", 1), "iwae5": ("iwae", 5), "iwae50": ("iwae", 50)}
@@ -49,6 +55,8 @@ def main() -> None:
         "objective", nargs="?", choices=tuple(OBJECTIVES), help="what to train (evaluate: all if not given)"
     )
     parser.add_argument("--minutes", type=float, default=60.0, help="with train: training time in all")
+    parser.add_argument("--schedule", choices=LEARNING_RATE_SCHEDULES, default="burda", help="with train: step sizes")
+    parser.add_argument("--epochs", type=int, help="with train --schedule cosine: the passes the schedule spans")
     parser.add_argument("--samples", default=",".join(map(str, EVALUATION_SAMPLES)), help="with evaluate: the k")
     parser.add_argument("--keep", default=",".join(map(str, KEEP)), help="with train: passes whose model is kept")
     parser.add_argument("--snapshot-samples", default=",".join(map(str, SNAPSHOT_SAMPLES)), help="with snapshots: k")
@@ -65,10 +73,26 @@ def main() -> None:
         keras.utils.set_random_seed(args.seed)
         model = reference_model(objective, k)
         keep = [int(v) for v in args.keep.split(",")]
-        state = train_for(model, x_train, args.minutes, args.runs / args.objective, seed=args.seed, log=True, keep=keep)
+        if (args.schedule == "cosine") != (args.epochs is not None):
+            parser.error("--epochs goes with --schedule cosine, and only with it")
+        state = train_for(
+            model,
+            x_train,
+            args.minutes,
+            args.runs / args.objective,
+            seed=args.seed,
+            log=True,
+            keep=keep,
+            schedule=args.schedule,
+            epochs=args.epochs,
+        )
         save_model_atomically(model, args.runs / args.objective / "model.keras")
         record = run_record(
-            args.seed, time.perf_counter() - start, epochs=state["epochs"], training_seconds=state["seconds"]
+            args.seed,
+            time.perf_counter() - start,
+            epochs=state["epochs"],
+            training_seconds=state["seconds"],
+            schedule={"name": args.schedule, "epochs": args.epochs},
         )
         write_json_atomically(args.runs / args.objective / "record.json", record)
         return

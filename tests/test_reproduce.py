@@ -3,6 +3,7 @@
 import csv
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import keras
@@ -169,6 +170,31 @@ def test_train_for_stops_at_its_budget_and_resumes(tmp_path, mnist):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     with pytest.raises(ValueError, match="minutes"):
         reproduce.train_for(again, x_train[:1000], minutes=0, run_dir=tmp_path)
+
+
+def test_cosine_schedule_against_its_definition():
+    rates = [reproduce.cosine_learning_rate(e, 10) for e in range(10)]
+    assert rates[0] == 1e-3 and math.isclose(rates[5], 0.5e-3)  # cos(0) = 1, cos(pi/2) = 0
+    assert all(a > b > 0 for a, b in zip(rates, rates[1:]))  # falls every pass, and is never zero in the run
+    assert math.isclose(rates[9], 0.5e-3 * (1 + math.cos(0.9 * math.pi)))
+    for bad in ((10, 10), (-1, 10), (0, 0)):
+        with pytest.raises(ValueError):
+            reproduce.cosine_learning_rate(*bad)
+
+
+def test_train_for_with_the_cosine_schedule_stops_after_its_epochs_and_keeps_them(tmp_path, mnist):
+    (x_train, _), _ = mnist
+    model = reproduce.reference_model()
+    state = reproduce.train_for(model, x_train[:500], minutes=60, run_dir=tmp_path, schedule="cosine", epochs=2)
+    assert state["epochs"] == 2  # the planned run, well within the budget
+    assert math.isclose(float(model.optimizer.learning_rate.numpy()), 0.5e-3, rel_tol=1e-6)  # epoch 1 of 2
+    with pytest.raises(ValueError, match=r"schedule\.epochs: the run has 2, asked for 3"):
+        reproduce.train_for(model, x_train[:500], minutes=60, run_dir=tmp_path, schedule="cosine", epochs=3)
+    with pytest.raises(ValueError, match="epochs goes with the cosine schedule"):
+        reproduce.train_for(model, x_train[:500], minutes=60, run_dir=tmp_path / "b", epochs=3)
+    with pytest.raises(ValueError, match="schedule"):
+        reproduce.train_for(model, x_train[:500], minutes=60, run_dir=tmp_path / "c", schedule="linear")
+    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
 
 
 def test_train_for_keeps_snapshots_of_the_epochs_asked_for(tmp_path, mnist):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 import zipfile
@@ -68,6 +69,7 @@ __all__ = [
     "figure3_curve",
     "mean_marginal_likelihood",
     "burda_learning_rate",
+    "cosine_learning_rate",
     "reference_model",
     "train_for",
     "beta_sweep",
@@ -449,6 +451,22 @@ def burda_learning_rate(epoch: int) -> float:
     return 1e-3 * 10.0 ** (-i / 7)
 
 
+def cosine_learning_rate(epoch: int, epochs: int, peak: float = 1e-3) -> float:
+    r"""A cosine schedule over a run of ``epochs`` passes: :math:`\eta_e = \frac{\eta_0}{2}(1 + \cos(\pi e / E))`.
+
+    ``epoch`` :math:`e` counts from 0 to :math:`E - 1`; :math:`\eta_0` is ``peak``. The step size falls
+    smoothly from :math:`\eta_0` towards 0 at the end of the run, so a run of a fixed length ends annealed,
+    where Burda et al.'s schedule (:func:`burda_learning_rate`) needs 3,280 passes to get there.
+    """
+    epochs = check_positive_int(epochs, "epochs")
+    if not 0 <= epoch < epochs:
+        raise ValueError(f"epoch must be in [0, {epochs}), got {epoch}")
+    return 0.5 * peak * (1.0 + math.cos(math.pi * epoch / epochs))
+
+
+LEARNING_RATE_SCHEDULES = ("burda", "cosine")
+
+
 def reference_model(objective: str = "elbo", num_samples: int = 1) -> VAE:
     """The IWAE paper's MNIST architecture, 784-200-200-50 with tanh, compiled with Adam for ``objective``."""
     model = VAE.mlp(latent_dim=50, hidden_units=(200, 200))
@@ -465,11 +483,22 @@ def train_for(
     seed: int = 0,
     log: bool = False,
     keep: Sequence[int] = (),
+    schedule: str = "burda",
+    epochs: int | None = None,
 ) -> dict[str, Any]:
     """Train a compiled model on dynamically binarised ``x_train`` for a wall-clock budget, resumably.
 
-    Epoch by epoch, with the step size of :func:`burda_learning_rate`, until ``minutes`` of training
-    time (summed over resumed sessions) have passed; after every epoch the weights, the optimizer state
+    Epoch by epoch until ``minutes`` of training time (summed over resumed sessions) have passed, with
+    the step size of ``schedule``:
+
+    * ``"burda"`` (:func:`burda_learning_rate`): a schedule of passes that does not depend on the run's
+      length, so the budget can be raised to continue a run;
+    * ``"cosine"`` (:func:`cosine_learning_rate`) over ``epochs`` passes: the run stops after ``epochs``
+      passes, annealed, or when the budget is spent, whichever comes first. The schedule depends on
+      ``epochs``, so a run continues only with the same ``epochs``; ``state["epochs"] < epochs`` at the
+      end means the budget was too small for the planned run.
+
+    After every epoch the weights, the optimizer state
     and ``state.json`` (epochs, seconds, the epoch's mean training loss) are saved in ``run_dir``, a run
     folder of :mod:`vaelib.training` (its ``config.json`` records the model, the data and the seed).
     The data come from :func:`vaelib.data.make_stream` and the noise from ``seed`` and the step count,
@@ -480,6 +509,9 @@ def train_for(
     """
     if not minutes > 0:
         raise ValueError(f"minutes must be positive, got {minutes}")
+    schedule = check_choice(schedule, "schedule", LEARNING_RATE_SCHEDULES)
+    if (schedule == "cosine") != (epochs is not None):
+        raise ValueError(f"epochs goes with the cosine schedule, and only with it: got {schedule!r}, epochs={epochs}")
     batch_size, _, seed = check_stream_options(batch_size, "dynamic", seed)
     steps = steps_per_epoch(len(x_train), batch_size)
     settings = {
@@ -489,6 +521,8 @@ def train_for(
         "batch_size": batch_size,
         "seed": seed,
     }
+    if schedule != "burda":  # runs from before the schedules were a choice record none, and stay valid
+        settings["schedule"] = {"name": schedule, "epochs": check_positive_int(epochs, "epochs")}
     run_dir = open_run(run_dir, settings)
     state = read_state(run_dir, {"epochs": int, "seconds": float, "loss": list})
     if state is None:  # a new run: its initial weights, so a kill in the first epoch restarts from them
@@ -500,9 +534,12 @@ def train_for(
         load_checkpoint(model, run_dir / state["checkpoint"])
     model.noise_seed = seed
     _fit_epochs_exactly(model, steps)
-    while state["seconds"] < 60.0 * minutes:
+    while state["seconds"] < 60.0 * minutes and (epochs is None or state["epochs"] < epochs):
         stream = make_stream(x_train, batch_size, "dynamic", seed, start_step=int(model.optimizer.iterations))
-        model.optimizer.learning_rate.assign(burda_learning_rate(state["epochs"]))
+        if schedule == "cosine":
+            model.optimizer.learning_rate.assign(cosine_learning_rate(state["epochs"], epochs))
+        else:
+            model.optimizer.learning_rate.assign(burda_learning_rate(state["epochs"]))
         start = time.perf_counter()
         history = model.fit(stream, epochs=1, steps_per_epoch=steps, verbose=0)
         state["seconds"] = round(state["seconds"] + time.perf_counter() - start, 2)
