@@ -87,12 +87,22 @@ def main() -> None:
             epochs=args.epochs,
         )
         save_model_atomically(model, args.runs / args.objective / "model.keras")
+        schedule = {"name": args.schedule, "epochs": args.epochs}
+        if args.epochs is not None:  # a planned run: say whether the budget allowed all of it
+            schedule["completed"] = state["epochs"] >= args.epochs
+            if not schedule["completed"]:
+                print(
+                    f"budget not met: the {args.minutes:g} minutes ran out after {state['epochs']} of the "
+                    f"{args.epochs} planned passes, before the schedule annealed; rerun with a larger --minutes "
+                    "to finish the run",
+                    flush=True,
+                )
         record = run_record(
             args.seed,
             time.perf_counter() - start,
             epochs=state["epochs"],
             training_seconds=state["seconds"],
-            schedule={"name": args.schedule, "epochs": args.epochs},
+            schedule=schedule,
         )
         write_json_atomically(args.runs / args.objective / "record.json", record)
         return

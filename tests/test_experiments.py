@@ -116,3 +116,24 @@ def test_a_record_names_the_commit_the_script_started_from(monkeypatch):
     assert _scripts.run_record(seed=0, seconds=1.0)["source"] == started
     if started is not None:  # a git checkout: the commit is one git knows
         assert len(started["commit"]) == 40 and isinstance(started["modified"], bool)
+
+
+def test_a_planned_run_whose_budget_runs_out_is_reported_as_not_met(tmp_path, monkeypatch, capsys):
+    import sys
+
+    import vaelib
+
+    script = load_script("log_likelihood")
+
+    def train_for(model, x, minutes, run_dir, **kwargs):  # 7 of the 10 passes fit the budget
+        run_dir.mkdir(parents=True)
+        return {"epochs": 7, "seconds": 60.0}
+
+    monkeypatch.setattr(script, "train_for", train_for)
+    monkeypatch.setattr(vaelib, "load_mnist", lambda: ((None, None), (None, None)))
+    argv = ["log_likelihood.py", "train", "elbo", "--schedule", "cosine", "--epochs", "10", "--minutes", "1"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--runs", str(tmp_path)])
+    script.main()
+    assert "budget not met: the 1 minutes ran out after 7 of the 10 planned passes" in capsys.readouterr().out
+    record = json.loads((tmp_path / "elbo" / "record.json").read_text())
+    assert record["schedule"] == {"name": "cosine", "epochs": 10, "completed": False} and record["epochs"] == 7
