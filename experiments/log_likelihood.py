@@ -17,7 +17,8 @@ budget is spent; the record says which, and how many passes were trained.
 ``evaluate`` measures every trained model on the 10,000 test images, binarised once with seed 0, and
 writes ``results/log_likelihood.csv`` (columns ``model, objective, k, test_log_likelihood,
 train_minutes``), ``results/log_likelihood.json`` (command, seed, versions, hardware, wall time, epochs,
-standard errors) and ``results/reference.keras``.
+standard errors), ``results/log_likelihood.npz`` (``<objective>_k<k>``, the estimate per test image, for
+paired differences) and ``results/reference.keras``.
 
 Training keeps the model after the passes of ``--keep`` (``snapshots/epoch<e>.keras``, with the time they
 took), so the objectives can be compared at equal passes and at equal time. ``snapshots`` measures each
@@ -121,10 +122,12 @@ def main() -> None:
         model = keras.models.load_model(run_dir / "model.keras")
         trained = json.loads((run_dir / "state.json").read_text())
         result = {"epochs": trained["epochs"], "train_minutes": trained["seconds"] / 60, "k": {}}
+        per_image = {}
         for k in ks:
             t0 = time.perf_counter()
             log_px = vaelib.log_likelihood(model, x, num_samples=k, seed=args.seed)
             stderr = float(log_px.std(ddof=1) / np.sqrt(len(x)))
+            per_image[f"k{k}"] = log_px
             seconds = time.perf_counter() - t0
             result["k"][str(k)] = {"mean": float(log_px.mean()), "stderr": stderr, "seconds": round(seconds, 1)}
             print(f"{name:7s} k={k:5d}  log p(x) ~ {log_px.mean():8.3f} +- {stderr:.3f}  ({seconds:.0f} s)", flush=True)
@@ -135,6 +138,7 @@ def main() -> None:
             binarization=f"fixed, seed {args.seed}",
             **result,
         )
+        save_npz_atomically(run_dir / "evaluation.npz", **per_image)  # per image, for paired differences
         write_json_atomically(run_dir / "evaluation.json", record)
         if name == "elbo":
             args.results.mkdir(parents=True, exist_ok=True)
@@ -193,8 +197,9 @@ def collect_snapshots(runs: Path, results: Path, ks: list[int], images: int, see
 
 
 def collect(runs: Path, results: Path) -> None:
-    """Write results/log_likelihood.csv and .json (evaluation and training records) from every evaluated run."""
-    rows, records = [], {}
+    """Write results/log_likelihood.csv and .json (evaluation and training records) from every evaluated run,
+    and log_likelihood.npz (``<objective>_k<k>``: the estimate per test image) where the runs kept them."""
+    rows, records, arrays = [], {}, {}
     for name in OBJECTIVES:
         path = runs / name / "evaluation.json"
         if path.exists():
@@ -202,6 +207,9 @@ def collect(runs: Path, results: Path) -> None:
             training = runs / name / "record.json"  # how the model was trained: command, versions, hardware
             if training.exists():
                 records[name]["training"] = json.loads(training.read_text())
+            if (runs / name / "evaluation.npz").exists():
+                with np.load(runs / name / "evaluation.npz") as f:
+                    arrays.update({f"{name}_{key}": f[key] for key in f.files})
             for k, value in records[name]["k"].items():
                 rows.append([ARCHITECTURE, name, k, f"{value['mean']:.3f}", f"{records[name]['train_minutes']:.1f}"])
     results.mkdir(parents=True, exist_ok=True)
@@ -209,6 +217,8 @@ def collect(runs: Path, results: Path) -> None:
         results / "log_likelihood.csv", ["model", "objective", "k", "test_log_likelihood", "train_minutes"], rows
     )
     write_json_atomically(results / "log_likelihood.json", records)
+    if arrays:
+        save_npz_atomically(results / "log_likelihood.npz", **arrays)
 
 
 if __name__ == "__main__":

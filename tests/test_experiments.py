@@ -137,3 +137,20 @@ def test_a_planned_run_whose_budget_runs_out_is_reported_as_not_met(tmp_path, mo
     assert "budget not met: the 1 minutes ran out after 7 of the 10 planned passes" in capsys.readouterr().out
     record = json.loads((tmp_path / "elbo" / "record.json").read_text())
     assert record["schedule"] == {"name": "cosine", "epochs": 10, "completed": False} and record["epochs"] == 7
+
+
+def test_the_evaluation_keeps_its_estimate_per_test_image_for_paired_differences(tmp_path):
+    import numpy as np
+
+    script = load_script("log_likelihood")
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    for name, shift in (("elbo", 0.0), ("iwae5", 0.5)):
+        (runs / name).mkdir(parents=True)
+        values = np.array([-90.0, -80.0, -100.0]) + shift
+        evaluation = {"train_minutes": 60.0, "k": {"5000": {"mean": values.mean(), "stderr": 1.0}}}
+        (runs / name / "evaluation.json").write_text(json.dumps(evaluation))
+        np.savez(runs / name / "evaluation.npz", k5000=values)
+    script.collect(runs, results)
+    with np.load(results / "log_likelihood.npz") as f:
+        assert sorted(f.files) == ["elbo_k5000", "iwae5_k5000"]
+        np.testing.assert_allclose(f["iwae5_k5000"] - f["elbo_k5000"], 0.5)

@@ -148,6 +148,26 @@ def test_aevb_fig3_figure_has_a_panel_per_training_set_size_and_a_colour_per_met
     plt.close("all")
 
 
+def test_equal_budget_figure_draws_each_objective_against_passes_and_against_time():
+    rows = [
+        {"objective": o, "epoch": e, "train_seconds": e * s, "k": k, "test_log_likelihood": -90 + e / 10, "stderr": 0.2}
+        for o, s in (("elbo", 4.0), ("iwae50", 60.0))
+        for e in (1, 3, 10)
+        for k in (1, 5000)
+    ]
+    fig = vaelib.plotting.equal_budget_figure(rows, k=5000, labels={"elbo": "ELBO"})
+    passes, minutes = fig.axes
+    assert passes.get_xlabel() == "passes through the training set"
+    assert minutes.get_xlabel() == "training time (minutes)"
+    assert "5000" in passes.get_ylabel() and passes.get_xscale() == minutes.get_xscale() == "log"
+    assert passes.get_legend_handles_labels()[1] == ["ELBO", "trained with iwae50"]
+    iwae50_line = minutes.containers[1].lines[0]
+    np.testing.assert_allclose(iwae50_line.get_xdata(), [1.0, 3.0, 10.0])  # a minute per pass
+    with pytest.raises(ValueError, match="no rows with k = 50"):
+        vaelib.plotting.equal_budget_figure(rows, k=50)
+    plt.close("all")
+
+
 def test_bound_vs_k_and_rate_distortion_figures():
     table = {"objective": np.array(["elbo"] * 3), "k": np.array([1, 50, 5000]), "test_log_likelihood": [-92, -90, -89]}
     fig = vaelib.plotting.bound_vs_k_figure(table, published={"elbo": -86.76})

@@ -42,7 +42,7 @@ from vaelib.autoencoder import Autoencoder
 from vaelib.bound import elbo, elbo_terms, iwae_bound, minibatch_elbo
 from vaelib.data import dynamic_binarize, fixed_binarize, load_mnist, make_dataset
 from vaelib.distributions import LogitBernoulli
-from vaelib.evaluation import hmc_log_likelihood, log_likelihood
+from vaelib.evaluation import hmc_log_likelihood, log_likelihood, paired_difference
 from vaelib.gradients import gradient_moments, reparameterization_gradient, score_function_gradient
 from vaelib.kl import diagonal_gaussian, gaussian_kl, monte_carlo_kl
 from vaelib.linear_gaussian import LinearGaussianModel
@@ -86,6 +86,7 @@ __all__ = [
     "make_dataset",
     "minibatch_elbo",
     "monte_carlo_kl",
+    "paired_difference",
     "quick_mode",
     "reconstruction_figure",
     "reparameterization_gradient",

@@ -24,7 +24,7 @@ from vaelib._checks import check_positive_int, stateless_seed
 from vaelib.bound import _check_probabilistic, log_densities_at, warn_if_not_binary
 from vaelib.hmc import log_joint, sample_posterior
 
-__all__ = ["log_likelihood", "hmc_log_likelihood"]
+__all__ = ["log_likelihood", "hmc_log_likelihood", "paired_difference"]
 
 MAX_CHUNK = 20_000  # data points x samples drawn per call: 20,000 x 784 float32 logits = 63 MB
 DECODES_PER_SLICE = 2_000  # data points x samples decoded at once within a call
@@ -137,3 +137,27 @@ def hmc_log_likelihood(
     )  # the chains continued, at their adapted step sizes
     log_ratio = q.log_prob(fresh.samples) - log_joint(model, x)(fresh.samples)
     return (math.log(num_samples) - tf.reduce_logsumexp(log_ratio, axis=0)).numpy()
+
+
+def paired_difference(a: Any, b: Any) -> tuple[float, float]:
+    r"""Mean of the per-image differences :math:`d_i = a_i - b_i` of two models, and its standard error.
+
+    ``a`` and ``b`` are estimates on the same :math:`n` images (say, :func:`log_likelihood` of two models
+    on one fixed binarisation of the test set). The standard error is
+    :math:`s_d / \sqrt{n}`, :math:`s_d` the sample standard deviation of the :math:`d_i`. Since an image
+    that is hard for one model is hard for the other, :math:`s_d` is far smaller than the spread of
+    :math:`a` or :math:`b` alone, and so is the error of the comparison: two means whose standard errors
+    overlap can still differ by many standard errors of their difference.
+
+    Returns:
+        ``(mean, standard error)`` in the units of ``a`` and ``b``.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(f"a and b must be 1-D estimates on the same images, got shapes {a.shape} and {b.shape}")
+    if len(a) < 2:
+        raise ValueError(f"a standard error needs at least 2 images, got {len(a)}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("a and b must be finite (NaN or infinite estimates: check the models)")
+    d = a - b
+    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d)))

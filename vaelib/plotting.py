@@ -29,6 +29,7 @@ __all__ = [
     "aevb_fig2_figure",
     "aevb_fig3_figure",
     "bound_vs_k_figure",
+    "equal_budget_figure",
     "rate_distortion_figure",
 ]
 
@@ -371,6 +372,40 @@ def bound_vs_k_figure(
     ax.set_ylabel(r"$\mathcal{L}^{\mathrm{IW}}_k$, test set (nats per image)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def equal_budget_figure(rows: Any, k: int, labels: Mapping[str, str] | None = None) -> Figure:
+    r"""Objectives compared along their runs: :math:`\mathcal{L}^{\mathrm{IW}}_k` against passes and against time.
+
+    ``rows`` has columns ``objective``, ``epoch``, ``train_seconds``, ``k``, ``test_log_likelihood`` and
+    ``stderr`` (as ``results/log_likelihood_snapshots.csv``); the rows of ``k`` are drawn, a line per
+    objective with error bars of two standard errors, in two panels: against passes through the training
+    set (equal passes are read off vertically) and against training minutes (equal time). ``labels`` maps
+    an objective to its legend entry.
+    """
+    k = check_positive_int(k, "k")
+    labels = dict(labels or {})
+    t = _columns(rows, ("objective", "epoch", "train_seconds", "k", "test_log_likelihood", "stderr"))
+    at_k = t["k"].astype(int) == k
+    if not at_k.any():
+        raise ValueError(f"the table has no rows with k = {k}; it has k = {sorted(set(t['k'].astype(int).tolist()))}")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for i, objective in enumerate(dict.fromkeys(t["objective"][at_k].tolist())):
+        keep = at_k & (t["objective"] == objective)
+        order = np.argsort(t["epoch"][keep].astype(float))
+        value = t["test_log_likelihood"][keep][order].astype(float)
+        error = 2 * t["stderr"][keep][order].astype(float)
+        for ax, x in zip(axes, (t["epoch"][keep][order].astype(float), t["train_seconds"][keep][order] / 60)):
+            ax.errorbar(x.astype(float), value, yerr=error, fmt="o-", capsize=3, color=f"C{i}",
+                        label=labels.get(objective, f"trained with {objective}"))  # fmt: skip
+    for ax, xlabel in zip(axes, ("passes through the training set", "training time (minutes)")):
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0].set_ylabel(rf"$\mathcal{{L}}^{{\mathrm{{IW}}}}_{{{k}}}$, test images (nats per image)")
+    axes[0].legend(fontsize="small")
     fig.tight_layout()
     return fig
 
