@@ -23,6 +23,7 @@ direction returns near its start, and the chain barely moves. On a two-dimension
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -137,20 +138,41 @@ def sample_posterior(
     initial_z = tf.convert_to_tensor(initial_z, dtype)
     if initial_z.shape != shape:
         raise ValueError(f"initial_z must have shape {tuple(shape)} (one start per data point), got {initial_z.shape}")
-    target = log_joint(model, x)
+    run = _chain_runner(model, num_samples, num_burnin, num_leapfrog_steps, float(target_accept))
+    return PosteriorSamples(*run(x, initial_z, step_size, stateless_seed(seed)))
+
+
+# Compiled chain runners, per model and settings: a model's estimates in batches trace once per batch shape.
+# Weak keys: a runner refers to its model only weakly, so the entry goes when the model does.
+_RUNNERS: weakref.WeakKeyDictionary[Any, dict[tuple, Callable]] = weakref.WeakKeyDictionary()
+
+
+def _chain_runner(
+    model: Any, num_samples: int, num_burnin: int, num_leapfrog_steps: int, target_accept: float
+) -> Callable[[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor, tf.Tensor]]:
+    """The compiled loop of :func:`sample_posterior`: ``(x, initial_z, step_size, seed) -> its three results``."""
+    key = (num_samples, num_burnin, num_leapfrog_steps, target_accept)
+    try:
+        runners, model_ref = _RUNNERS.setdefault(model, {}), weakref.ref(model)
+    except TypeError:  # a model that cannot be weakly referenced: compile for this call only
+        runners, model_ref = {}, (lambda: model)
+    if key in runners:
+        return runners[key]
     adapting = int(0.8 * num_burnin)
     total = num_burnin + num_samples
 
-    def transition(z, results, step_size, seed):
-        return hmc_transition(target, z, results, step_size, seed, num_leapfrog_steps)
-
-    @tf.function(autograph=False)
-    def run(initial_z: tf.Tensor, step_size: tf.Tensor, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    @tf.function(autograph=False, reduce_retracing=True)
+    def run(
+        x: tf.Tensor, initial_z: tf.Tensor, step_size: tf.Tensor, seed: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        target = log_joint(model_ref(), x)
+        dtype = initial_z.dtype
         results = bootstrap(target, initial_z)
         kept = tf.TensorArray(dtype, size=num_samples, element_shape=initial_z.shape)
 
         def body(i, z, results, step_size, log_step_sum, accepted, kept):
-            z, results = transition(z, results, step_size, tf.random.experimental.stateless_fold_in(seed, i))
+            transition_seed = tf.random.experimental.stateless_fold_in(seed, i)
+            z, results = hmc_transition(target, z, results, step_size, transition_seed, num_leapfrog_steps)
             step_size = tf.cond(
                 i < adapting, lambda: adapted_step_size(step_size, results, target_accept), lambda: step_size
             )
@@ -166,11 +188,13 @@ def sample_posterior(
             kept = tf.cond(keep, lambda: kept.write(i - num_burnin, z), lambda: kept)
             return i + 1, z, results, step_size, log_step_sum, accepted, kept
 
+        chains = tf.shape(initial_z)[0]
         _, _, _, step_size, _, accepted, kept = tf.while_loop(
             lambda i, *_: i < total,
             body,
-            (0, initial_z, results, step_size, tf.zeros_like(step_size), tf.zeros([shape[0]], dtype), kept),
+            (0, initial_z, results, step_size, tf.zeros_like(step_size), tf.zeros([chains], dtype), kept),
         )
         return kept.stack(), step_size, accepted / num_samples
 
-    return PosteriorSamples(*run(initial_z, step_size, stateless_seed(seed)))
+    runners[key] = run
+    return run
