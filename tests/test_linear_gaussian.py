@@ -93,3 +93,36 @@ def test_linear_gaussian_bad_input(model):
         vaelib.LinearGaussianModel(np.ones((2, 1)), np.zeros(2), 0.0)
     with pytest.raises(ValueError, match="bias"):
         vaelib.LinearGaussianModel(np.ones((2, 1)), np.zeros(3), 1.0)
+
+
+def test_maximum_likelihood_is_where_the_exact_log_likelihood_is_flat_and_highest():
+    """Tipping & Bishop's closed form, checked against the exact evidence: the gradient of the mean log p(x)
+    with respect to W and b vanishes there (float64 round-off), and random moves of W and b, large and
+    small, all lower it."""
+    x = vaelib.LinearGaussianModel.random(latent_dim=2, data_dim=5, noise_std=0.7, seed=1).sample_data(500, seed=3)
+    best = vaelib.LinearGaussianModel.maximum_likelihood(x, 2, 0.7)
+    weights, bias = tf.Variable(best.weights), tf.Variable(best.bias)
+    with tf.GradientTape() as tape:
+        cov = tf.matmul(weights, weights, transpose_b=True) + 0.49 * tf.eye(5, dtype=tf.float64)
+        mean_log_px = tf.reduce_mean(tfd.MultivariateNormalTriL(bias, tf.linalg.cholesky(cov)).log_prob(x))
+    for gradient in tape.gradient(mean_log_px, [weights, bias]):
+        assert np.abs(gradient.numpy()).max() < 1e-8
+    rng = np.random.default_rng(0)
+    value = float(np.mean(best.log_marginal(x)))
+    for scale in (1e-3, 0.1, 1.0):
+        weights = best.weights.numpy() + scale * rng.standard_normal((5, 2))
+        moved = vaelib.LinearGaussianModel(weights, best.bias.numpy() + scale * rng.standard_normal(5), 0.7)
+        assert float(np.mean(moved.log_marginal(x))) < value
+    with pytest.raises(ValueError, match="latent_dim"):
+        vaelib.LinearGaussianModel.maximum_likelihood(x, 6, 0.7)
+
+
+def test_probabilistic_pca_is_the_linear_gaussian_model_it_reports():
+    model = vaelib.ProbabilisticPCA(data_dim=5, latent_dim=2, noise_std=0.7)
+    z = np.array([[0.5, -1.0], [2.0, 0.1], [0.0, 0.0]], np.float32)
+    x = np.array([[1.0, 0.0, -1.0, 2.0, 0.5]], np.float32)
+    exact = model.as_linear_gaussian()
+    np.testing.assert_allclose(model.decode(z).log_prob(x).numpy(), exact.decode(z).log_prob(x).numpy(), rtol=1e-5)
+    assert model.decode(np.zeros((4, 3, 2), np.float32)).batch_shape == (4, 3)  # leading dimensions, as HMC's
+    with pytest.raises(ValueError, match="noise_std"):
+        vaelib.ProbabilisticPCA(5, 2, 0.0)

@@ -45,7 +45,7 @@ from vaelib.distributions import LogitBernoulli
 from vaelib.evaluation import hmc_log_likelihood, log_likelihood, paired_difference
 from vaelib.gradients import gradient_moments, reparameterization_gradient, score_function_gradient
 from vaelib.kl import diagonal_gaussian, gaussian_kl, monte_carlo_kl
-from vaelib.linear_gaussian import LinearGaussianModel
+from vaelib.linear_gaussian import LinearGaussianModel, ProbabilisticPCA
 from vaelib.mcem import MonteCarloEM
 from vaelib.model import VAE, EncoderDecoder
 from vaelib.notebook import glue, show_source
@@ -66,6 +66,7 @@ __all__ = [
     "EncoderDecoder",
     "glue",
     "LinearGaussianModel",
+    "ProbabilisticPCA",
     "MonteCarloEM",
     "LogitBernoulli",
     "diagonal_gaussian",

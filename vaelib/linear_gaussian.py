@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -45,7 +46,7 @@ from vaelib.kl import standard_normal
 
 tfd = tfp.distributions
 
-__all__ = ["LinearGaussianModel"]
+__all__ = ["LinearGaussianModel", "ProbabilisticPCA"]
 
 
 class LinearGaussianModel:
@@ -85,6 +86,25 @@ class LinearGaussianModel:
         data_dim = check_positive_int(data_dim, "data_dim")
         rng = np.random.default_rng(seed)
         return cls(rng.standard_normal((data_dim, latent_dim)), rng.standard_normal(data_dim), noise_std)
+
+    @classmethod
+    def maximum_likelihood(cls, x: Any, latent_dim: int, noise_std: float) -> LinearGaussianModel:
+        r"""The model of this family (noise :math:`s` given) that maximises :math:`\sum_i \log p(x^{(i)})`.
+
+        Probabilistic PCA (Tipping & Bishop 1999): :math:`b = \bar x` and
+        :math:`W = U_K (\Lambda_K - s^2 I)^{1/2}`, with :math:`\Lambda_K` the :math:`K` largest eigenvalues
+        of the data's covariance :math:`\frac1N \sum_i (x^{(i)} - \bar x)(x^{(i)} - \bar x)^\top` and
+        :math:`U_K` their eigenvectors (an eigenvalue below :math:`s^2` gives a zero column). Any rotation
+        :math:`W R` has the same likelihood.
+        """
+        x = np.asarray(check_data(x, (np.shape(x)[-1],), support="real", dtype=tf.float64))
+        latent_dim = check_positive_int(latent_dim, "latent_dim")
+        if latent_dim > x.shape[1]:
+            raise ValueError(f"latent_dim must be at most the data's dimension {x.shape[1]}, got {latent_dim}")
+        centred = x - x.mean(axis=0)
+        eigenvalues, eigenvectors = np.linalg.eigh(centred.T @ centred / len(x))
+        top, vectors = eigenvalues[::-1][:latent_dim], eigenvectors[:, ::-1][:, :latent_dim]
+        return cls(vectors * np.sqrt(np.maximum(top - noise_std**2, 0.0)), x.mean(axis=0), noise_std)
 
     @property
     def prior(self) -> tfd.MultivariateNormalDiag:
@@ -146,3 +166,57 @@ class LinearGaussianModel:
         rng = np.random.default_rng(seed)
         z = rng.standard_normal((n, self.latent_dim))
         return z @ self.weights.numpy().T + self.bias.numpy() + self.noise_std * rng.standard_normal((n, self.data_dim))
+
+
+class ProbabilisticPCA(keras.Model):
+    r"""The linear-Gaussian model with :math:`W` and :math:`b` learned and :math:`s` fixed: probabilistic PCA.
+
+    A generative model without an encoder, for Monte Carlo EM (:class:`~vaelib.mcem.MonteCarloEM`), where
+    everything can be checked exactly: :meth:`as_linear_gaussian` gives the current model's evidence and
+    posterior in closed form, and :meth:`LinearGaussianModel.maximum_likelihood` the optimum to reach.
+    ``decoder`` is the Dense layer :math:`z \mapsto Wz + b`, initialised from :math:`\mathcal{N}(0, 0.1^2)`
+    with ``seed``. Computations are in float32, as in a VAE.
+
+    Args:
+        data_dim: :math:`D`.
+        latent_dim: :math:`K`.
+        noise_std: :math:`s > 0`.
+        seed: the initial weights' seed.
+    """
+
+    def __init__(self, data_dim: int, latent_dim: int, noise_std: float, seed: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.data_shape = (check_positive_int(data_dim, "data_dim"),)
+        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
+        if not (np.isfinite(noise_std) and noise_std > 0):
+            raise ValueError(f"noise_std must be a positive number, got {noise_std}")
+        self.noise_std = float(noise_std)
+        initializer = keras.initializers.RandomNormal(stddev=0.1, seed=seed)
+        self.decoder = keras.Sequential(
+            [keras.Input((self.latent_dim,)), keras.layers.Dense(data_dim, kernel_initializer=initializer)]
+        )
+
+    @property
+    def prior(self) -> tfd.MultivariateNormalDiag:
+        r""":math:`p(z) = \mathcal{N}(0, I_K)`."""
+        return standard_normal(self.latent_dim, tf.float32)
+
+    def check_data(self, x: Any) -> tf.Tensor:
+        """Check a batch of shape ``(N, D)`` of finite reals; return it as float32."""
+        return check_data(x, self.data_shape, support="real", dtype=tf.float32)
+
+    def decode(self, z: Any) -> tfd.Independent:
+        r""":math:`p(x|z) = \mathcal{N}(Wz + b, s^2 I)`; batch shape ``z.shape[:-1]``, event ``(D,)``."""
+        z = tf.convert_to_tensor(z, tf.float32)
+        flat = self.decoder(tf.reshape(z, [-1, self.latent_dim]))
+        loc = tf.reshape(flat, tf.concat([tf.shape(z)[:-1], self.data_shape], 0))
+        return tfd.Independent(tfd.Normal(loc=loc, scale=self.noise_std), 1)
+
+    def call(self, z: tf.Tensor) -> tf.Tensor:
+        """The decoder's mean :math:`Wz + b`."""
+        return self.decoder(z)
+
+    def as_linear_gaussian(self) -> LinearGaussianModel:
+        """The current model as a :class:`LinearGaussianModel` (float64), with its exact evidence and posterior."""
+        dense = self.decoder.layers[-1]
+        return LinearGaussianModel(dense.kernel.numpy().T, dense.bias.numpy(), self.noise_std)
