@@ -49,7 +49,25 @@ tfd = tfp.distributions
 __all__ = ["LinearGaussianModel", "ProbabilisticPCA"]
 
 
-class LinearGaussianModel:
+class _RealValuedLatentModel:
+    r"""What both models here share: the prior :math:`\mathcal{N}(0, I_K)` and real-valued data of shape
+    ``data_shape``, in the floating-point type ``value_dtype``."""
+
+    value_dtype: tf.DType
+    latent_dim: int
+    data_shape: tuple[int, ...]
+
+    @property
+    def prior(self) -> tfd.MultivariateNormalDiag:
+        r""":math:`p(z) = \mathcal{N}(0, I_K)`."""
+        return standard_normal(self.latent_dim, self.value_dtype)
+
+    def check_data(self, x: Any) -> tf.Tensor:
+        """Check a batch of shape ``(N, D)`` of finite reals; return it in ``value_dtype``."""
+        return check_data(x, self.data_shape, support="real", dtype=self.value_dtype)
+
+
+class LinearGaussianModel(_RealValuedLatentModel):
     r"""The linear-Gaussian model :math:`p(z) = \mathcal{N}(0, I)`, :math:`p(x|z) = \mathcal{N}(Wz + b, s^2 I)`.
 
     Args:
@@ -58,7 +76,7 @@ class LinearGaussianModel:
         noise_std: :math:`s > 0` (written :math:`s`, since :math:`\sigma` is the encoder's scale).
     """
 
-    dtype = tf.float64
+    dtype = value_dtype = tf.float64
 
     def __init__(self, weights: Any, bias: Any, noise_std: float) -> None:
         weights = np.asarray(weights, dtype=np.float64)
@@ -105,15 +123,6 @@ class LinearGaussianModel:
         eigenvalues, eigenvectors = np.linalg.eigh(centred.T @ centred / len(x))
         top, vectors = eigenvalues[::-1][:latent_dim], eigenvectors[:, ::-1][:, :latent_dim]
         return cls(vectors * np.sqrt(np.maximum(top - noise_std**2, 0.0)), x.mean(axis=0), noise_std)
-
-    @property
-    def prior(self) -> tfd.MultivariateNormalDiag:
-        r""":math:`p(z) = \mathcal{N}(0, I_K)`."""
-        return standard_normal(self.latent_dim, self.dtype)
-
-    def check_data(self, x: Any) -> tf.Tensor:
-        """Check a batch of shape ``(N, D)`` of finite reals; return it as float64."""
-        return check_data(x, self.data_shape, support="real", dtype=self.dtype)
 
     def decode(self, z: Any) -> tfd.Independent:
         r""":math:`p(x|z) = \mathcal{N}(Wz + b, s^2 I)`; batch shape ``z.shape[:-1]``, event ``(D,)``."""
@@ -168,7 +177,7 @@ class LinearGaussianModel:
         return z @ self.weights.numpy().T + self.bias.numpy() + self.noise_std * rng.standard_normal((n, self.data_dim))
 
 
-class ProbabilisticPCA(keras.Model):
+class ProbabilisticPCA(_RealValuedLatentModel, keras.Model):
     r"""The linear-Gaussian model with :math:`W` and :math:`b` learned and :math:`s` fixed: probabilistic PCA.
 
     A generative model without an encoder, for Monte Carlo EM (:class:`~vaelib.mcem.MonteCarloEM`), where
@@ -184,6 +193,8 @@ class ProbabilisticPCA(keras.Model):
         seed: the initial weights' seed.
     """
 
+    value_dtype = tf.float32
+
     def __init__(self, data_dim: int, latent_dim: int, noise_std: float, seed: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.data_shape = (check_positive_int(data_dim, "data_dim"),)
@@ -195,15 +206,6 @@ class ProbabilisticPCA(keras.Model):
         self.decoder = keras.Sequential(
             [keras.Input((self.latent_dim,)), keras.layers.Dense(data_dim, kernel_initializer=initializer)]
         )
-
-    @property
-    def prior(self) -> tfd.MultivariateNormalDiag:
-        r""":math:`p(z) = \mathcal{N}(0, I_K)`."""
-        return standard_normal(self.latent_dim, tf.float32)
-
-    def check_data(self, x: Any) -> tf.Tensor:
-        """Check a batch of shape ``(N, D)`` of finite reals; return it as float32."""
-        return check_data(x, self.data_shape, support="real", dtype=tf.float32)
 
     def decode(self, z: Any) -> tfd.Independent:
         r""":math:`p(x|z) = \mathcal{N}(Wz + b, s^2 I)`; batch shape ``z.shape[:-1]``, event ``(D,)``."""
