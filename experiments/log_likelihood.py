@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OBJECTIVES = {"elbo": ("elbo", 1), "iwae5": ("iwae", 5), "iwae50": ("iwae", 50)}
 EVALUATION_SAMPLES = (1, 5, 50, 500, 5000)
 KEEP = (1, 3, 10, 30, 100, 300, 1000, 3000)  # passes after which training keeps the model
-SNAPSHOT_SAMPLES = (1, 50, 5000)
+SNAPSHOT_SAMPLES = (1, 5, 50, 500, 5000)  # the k of L^IW_k measured on every kept model
 ARCHITECTURE = "784-200-200-50"
 
 
