@@ -79,6 +79,18 @@ def test_aevb_curve_resumes_where_it_stopped(tmp_path, mnist):
         reproduce.aevb_curve(tmp_path, 3, x_train, x_test, max_samples=8000, first=2000)
 
 
+def test_a_finished_curve_kept_without_its_checkpoint_still_gives_its_rows(tmp_path, mnist):
+    """A finished run folder may be committed without its last checkpoint (the model and the rows are what
+    matter): asking for the same curve again returns the rows and leaves the saved model as it was."""
+    (x_train, _), (x_test, _) = mnist
+    rows = reproduce.aevb_curve(tmp_path, 3, x_train[:2000], x_test[:300], 4000, step_size=0.1, first=2000)
+    for checkpoint in tmp_path.glob("*.weights.h5"):
+        checkpoint.unlink()
+    model_bytes = (tmp_path / "model.keras").read_bytes()
+    assert reproduce.aevb_curve(tmp_path, 3, x_train[:2000], x_test[:300], 4000, first=2000) == rows
+    assert (tmp_path / "model.keras").read_bytes() == model_bytes
+
+
 def test_a_curve_saves_between_evaluation_points_and_a_kill_there_changes_nothing(tmp_path, mnist, monkeypatch):
     """Points 12,000 and 20,000 are 8,000 samples apart: with a checkpoint every 4,000, a run killed at the
     20,000 evaluation resumes from 16,000, and its rows equal those of a run never checkpointed between

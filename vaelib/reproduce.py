@@ -274,13 +274,17 @@ def _measured_run(
     ``state`` (``state.json``'s content, or a new run's) holds the rows so far, and ``"samples"`` and
     ``"seconds"`` once training has been saved between points. Training goes in segments of at most
     :data:`CHECKPOINT_EVERY` samples, each followed by a checkpoint, so a kill loses at most one segment;
-    a row is saved with the checkpoint of its point. ``train(n)`` trains on the run's next ``n`` samples
+    a row is saved with the checkpoint of its point. A run that has reached every point and saved its
+    model returns its rows without loading anything, so a finished run folder may be kept without its
+    last checkpoint. ``train(n)`` trains on the run's next ``n`` samples
     (resuming the stream and the noise from the step count); a row is ``labels``, ``samples``, what
     ``measure()`` returns, ``seconds`` (training time so far) and ``cpu``, the CPU that trained the stretch
     up to it and measured it (a run resumed on another machine has rows from each). ``saved_model`` is saved as
     ``model.keras`` at the end.
     """
     done = state.get("samples", state["rows"][-1]["samples"] if state["rows"] else 0)
+    if all(target <= done for target in points) and (run_dir / "model.keras").exists():
+        return state["rows"]  # finished and saved: nothing to load, train or save (its checkpoint may be gone)
     if "checkpoint" in state or done:
         state.setdefault("checkpoint", WEIGHTS_FILE)
         load_checkpoint(trainer, run_dir / state["checkpoint"])
