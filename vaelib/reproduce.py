@@ -193,7 +193,7 @@ def aevb_curve(
 
     Returns:
         The rows, one per evaluation point, each with ``method``, ``n_z``, ``samples``, ``train_bound`` and
-        ``test_bound`` (nats per datapoint) and ``seconds`` (training time so far).
+        ``test_bound`` (nats per datapoint), ``seconds`` (training time so far) and ``cpu``.
     """
     points = evaluation_points(max_samples, first)
     method = check_choice(method, "method", tuple(FIG2_METHODS))
@@ -394,8 +394,9 @@ def figure3_curve(
         log: print a line per evaluation point.
 
     Returns:
-        The rows, one per evaluation point: ``method``, ``n_train``, ``samples``, ``train_marginal_ll``,
-        ``test_marginal_ll`` (nats per datapoint) and ``seconds`` (training time so far).
+        The rows, one per evaluation point, each with ``method``, ``n_train``, ``samples``,
+        ``train_marginal_ll`` and ``test_marginal_ll`` (nats per datapoint), ``seconds`` (training time
+        so far) and ``cpu``.
     """
     points = evaluation_points(max_samples, first)
     method = check_choice(method, "method", FIG3_METHODS)
