@@ -64,6 +64,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=1000, help="with snapshots: test images measured")
     script_arguments(parser, runs=ROOT / "runs" / "log_likelihood", results=ROOT / "results")
     args = parser.parse_args()
+    if (args.schedule == "cosine") != (args.epochs is not None):  # a usage error, before any data is loaded
+        parser.error("--epochs goes with --schedule cosine, and only with it")
     use_threads(args.threads)
     (x_train, _), (x_test, _) = vaelib.load_mnist()
     start = time.perf_counter()
@@ -74,8 +76,6 @@ def main() -> None:
         keras.utils.set_random_seed(args.seed)
         model = reference_model(objective, k)
         keep = [int(v) for v in args.keep.split(",")]
-        if (args.schedule == "cosine") != (args.epochs is not None):
-            parser.error("--epochs goes with --schedule cosine, and only with it")
         state = train_for(
             model,
             x_train,

@@ -49,6 +49,13 @@ tfd = tfp.distributions
 __all__ = ["LinearGaussianModel", "ProbabilisticPCA"]
 
 
+def _check_noise_std(noise_std: float) -> float:
+    """:math:`s` as a float, or a ``ValueError`` unless it is a positive number."""
+    if not (np.isfinite(noise_std) and noise_std > 0):
+        raise ValueError(f"noise_std must be a positive number, got {noise_std}")
+    return float(noise_std)
+
+
 class _RealValuedLatentModel:
     r"""What both models here share: the prior :math:`\mathcal{N}(0, I_K)` and real-valued data of shape
     ``data_shape``, in the floating-point type ``value_dtype``."""
@@ -87,11 +94,10 @@ class LinearGaussianModel(_RealValuedLatentModel):
             raise ValueError(f"bias must have shape ({weights.shape[0]},) to match weights, got {bias.shape}")
         if not (np.all(np.isfinite(weights)) and np.all(np.isfinite(bias))):
             raise ValueError("weights and bias must be finite")
-        if not (np.isfinite(noise_std) and noise_std > 0):
-            raise ValueError(f"noise_std must be a positive number, got {noise_std}")
+        noise_std = _check_noise_std(noise_std)
         self.weights = tf.constant(weights)
         self.bias = tf.constant(bias)
-        self.noise_std = float(noise_std)
+        self.noise_std = noise_std
         self.data_dim, self.latent_dim = weights.shape
         self.data_shape = (self.data_dim,)
 
@@ -199,9 +205,7 @@ class ProbabilisticPCA(_RealValuedLatentModel, keras.Model):
         super().__init__(**kwargs)
         self.data_shape = (check_positive_int(data_dim, "data_dim"),)
         self.latent_dim = check_positive_int(latent_dim, "latent_dim")
-        if not (np.isfinite(noise_std) and noise_std > 0):
-            raise ValueError(f"noise_std must be a positive number, got {noise_std}")
-        self.noise_std = float(noise_std)
+        self.noise_std = _check_noise_std(noise_std)
         initializer = keras.initializers.RandomNormal(stddev=0.1, seed=seed)
         self.decoder = keras.Sequential(
             [keras.Input((self.latent_dim,)), keras.layers.Dense(data_dim, kernel_initializer=initializer)]

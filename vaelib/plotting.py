@@ -397,8 +397,9 @@ def equal_budget_figure(rows: Any, k: int, labels: Mapping[str, str] | None = No
         order = np.argsort(t["epoch"][keep].astype(float))
         value = t["test_log_likelihood"][keep][order].astype(float)
         error = 2 * t["stderr"][keep][order].astype(float)
-        for ax, x in zip(axes, (t["epoch"][keep][order].astype(float), t["train_seconds"][keep][order] / 60)):
-            ax.errorbar(x.astype(float), value, yerr=error, fmt="o-", capsize=3, color=f"C{i}",
+        passes, minutes = t["epoch"][keep][order].astype(float), t["train_seconds"][keep][order].astype(float) / 60
+        for ax, x in zip(axes, (passes, minutes)):
+            ax.errorbar(x, value, yerr=error, fmt="o-", capsize=3, color=f"C{i}",
                         label=labels.get(objective, f"trained with {objective}"))  # fmt: skip
     for ax, xlabel in zip(axes, ("passes through the training set", "training time (minutes)")):
         ax.set_xscale("log")
