@@ -20,7 +20,7 @@ from pathlib import Path
 
 import vaelib
 from vaelib._files import locked, write_csv_atomically, write_json_atomically
-from vaelib._scripts import choices, run_record, script_arguments, use_threads
+from vaelib._scripts import choices, merge_curve_record, run_record, script_arguments, use_threads
 from vaelib.reproduce import FIG2_LATENT_DIMS, FIG2_METHODS, aevb_curve
 from vaelib.training import RunInUse
 
@@ -75,14 +75,10 @@ def write_results(
 ) -> None:
     """Add a finished curve's record to ``aevb_fig2.json``; rewrite ``aevb_fig2.csv`` from all the records.
 
-    A curve whose rows are recorded already keeps its record: rerunning a finished curve trains nothing, and
-    its record still names the command, machine and time that made it.
+    A curve whose rows are recorded already keeps its record (see :func:`vaelib._scripts.merge_curve_record`).
     """
     record_path = results / "aevb_fig2.json"
-    records = read_records(record_path)
-    if records.get(method, {}).get(str(n_z), {}).get("rows") == rows:
-        return  # nothing trained since it was recorded: the record of the run that made it stays
-    records.setdefault(method, {})[str(n_z)] = run_record(
+    record = run_record(
         seed,
         seconds,
         training_seconds=rows[-1]["seconds"],
@@ -90,7 +86,9 @@ def write_results(
         step_size_scores=state["step_size_scores"],
         rows=rows,
     )
-    records = {m: dict(sorted(records[m].items(), key=lambda kv: int(kv[0]))) for m in FIG2_METHODS if m in records}
+    records = merge_curve_record(read_records(record_path), method, n_z, record, FIG2_METHODS)
+    if records is None:
+        return
     write_json_atomically(record_path, records)
     write_csv_atomically(
         results / "aevb_fig2.csv",

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import vaelib
 from vaelib._files import locked, write_csv_atomically, write_json_atomically
-from vaelib._scripts import choices, run_record, script_arguments, use_threads
+from vaelib._scripts import choices, merge_curve_record, run_record, script_arguments, use_threads
 from vaelib.reproduce import FIG3_METHODS, FIG3_TRAIN_SIZES, figure3_curve
 from vaelib.training import RunInUse
 
@@ -36,14 +36,13 @@ COLUMNS = ["method", "n_train", "samples", "train_marginal_ll", "test_marginal_l
 def write_results(results: Path, record: dict, method: str, n_train: int) -> None:
     """Add a finished curve's record to ``aevb_fig3.json``; rewrite ``aevb_fig3.csv`` from all the records.
 
-    A curve whose rows are recorded already keeps its record (see ``aevb_fig2.write_results``).
+    A curve whose rows are recorded already keeps its record (see :func:`vaelib._scripts.merge_curve_record`).
     """
     path = results / "aevb_fig3.json"
-    records = json.loads(path.read_text()) if path.exists() else {}
-    if records.get(method, {}).get(str(n_train), {}).get("rows") == record["rows"]:
-        return  # nothing trained since it was recorded: the record of the run that made it stays
-    records.setdefault(method, {})[str(n_train)] = record
-    records = {m: dict(sorted(records[m].items(), key=lambda kv: int(kv[0]))) for m in FIG3_METHODS if m in records}
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    records = merge_curve_record(previous, method, n_train, record, FIG3_METHODS)
+    if records is None:
+        return
     write_json_atomically(path, records)
     write_csv_atomically(
         results / "aevb_fig3.csv",

@@ -83,8 +83,11 @@ def test_hmc_log_likelihood_agrees_with_iwae_5000_on_a_trained_vae(mnist):
 
 def test_hmc_refuses_bad_options(linear_gaussian):
     model, x = linear_gaussian
-    with pytest.raises(ValueError, match="target_accept"):
-        sample_posterior(model, x, 10, target_accept=1.5)
+    for bad in (1.5, 0.0, float("nan")):
+        with pytest.raises(ValueError, match=r"target_accept must be in \(0, 1\)"):
+            sample_posterior(model, x, 10, target_accept=bad)
+    with pytest.raises(TypeError, match="target_accept must be a number"):
+        sample_posterior(model, x, 10, target_accept="0.9")
     with pytest.raises(ValueError, match="num_burnin"):
         sample_posterior(model, x, 10, num_burnin=-1)
     with pytest.raises(ValueError, match="initial_z must have shape"):

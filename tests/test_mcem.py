@@ -49,6 +49,7 @@ def test_monte_carlo_em_trains_a_vae_decoder_and_needs_the_positions():
     for bad in (
         {"dataset_size": 0},
         {"dataset_size": 40, "target_accept": 1.0},
+        {"dataset_size": 40, "target_accept": float("nan")},
         {"dataset_size": 40, "weight_updates": 0},
         {"dataset_size": 40, "weight_decay": -0.1},
         {"dataset_size": 40, "weight_decay": float("nan")},
@@ -57,6 +58,8 @@ def test_monte_carlo_em_trains_a_vae_decoder_and_needs_the_positions():
             MonteCarloEM(model, **bad)
     with pytest.raises(TypeError, match="weight_decay"):
         MonteCarloEM(model, dataset_size=40, weight_decay="1/40")
+    with pytest.raises(TypeError, match="target_accept"):
+        MonteCarloEM(model, dataset_size=40, target_accept=None)
 
 
 def test_the_m_step_loss_is_minus_the_mean_log_joint_plus_the_decoders_weight_penalty():

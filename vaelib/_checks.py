@@ -27,6 +27,15 @@ def check_non_negative(value: object, name: str) -> float:
     return float(value)
 
 
+def check_open_unit(value: object, name: str) -> float:
+    """Return ``value`` as a float, or raise if it is not a number strictly between 0 and 1 (a rate)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number in (0, 1), got {value!r} of type {type(value).__name__}")
+    if not 0.0 < value < 1.0:  # NaN fails this too
+        raise ValueError(f"{name} must be in (0, 1), got {value}")
+    return float(value)
+
+
 def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
     """Raise unless ``value`` is one of ``choices``."""
     if value not in choices:

@@ -28,6 +28,7 @@ __all__ = [
     "versions",
     "source",
     "run_record",
+    "merge_curve_record",
     "script_arguments",
     "choices",
     "use_threads",
@@ -92,6 +93,22 @@ def run_record(seed: int, seconds: float, **extra: Any) -> dict[str, Any]:
         "wall_seconds": round(seconds, 1),
         **extra,
     }
+
+
+def merge_curve_record(
+    records: dict[str, dict[str, Any]], method: str, key: int, record: dict[str, Any], methods: Sequence[str]
+) -> dict[str, dict[str, Any]] | None:
+    """The records of an experiment's curves, by method and then by key, with a finished curve's ``record`` in.
+
+    Methods come in the order of ``methods``, keys (N_z, N_train) in increasing
+    order. ``None`` if the curve's rows are recorded already: rerunning a finished curve trains nothing, and
+    its record keeps naming the command, machine and time that made it.
+    """
+    if records.get(method, {}).get(str(key), {}).get("rows") == record["rows"]:
+        return None
+    merged = {m: dict(by_key) for m, by_key in records.items()}
+    merged.setdefault(method, {})[str(key)] = record
+    return {m: dict(sorted(merged[m].items(), key=lambda kv: int(kv[0]))) for m in methods if m in merged}
 
 
 def script_arguments(parser: argparse.ArgumentParser, runs: Path, results: Path) -> None:

@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from vaelib._checks import check_positive_int, stateless_seed
+from vaelib._checks import check_open_unit, check_positive_int, stateless_seed
 
 __all__ = ["log_joint", "hmc_transition", "bootstrap", "adapted_step_size", "PosteriorSamples", "sample_posterior"]
 
@@ -125,8 +125,7 @@ def sample_posterior(
     num_burnin = int(num_burnin)
     if num_burnin < 0:
         raise ValueError(f"num_burnin must be an int >= 0, got {num_burnin}")
-    if not 0.0 < float(target_accept) < 1.0:
-        raise ValueError(f"target_accept must be in (0, 1), got {target_accept}")
+    target_accept = check_open_unit(target_accept, "target_accept")
     x = model.check_data(x) if hasattr(model, "check_data") else tf.convert_to_tensor(x)
     dtype = model.prior.dtype
     shape = [int(x.shape[0]), int(model.prior.event_shape[-1])]
@@ -138,7 +137,7 @@ def sample_posterior(
     initial_z = tf.convert_to_tensor(initial_z, dtype)
     if initial_z.shape != shape:
         raise ValueError(f"initial_z must have shape {tuple(shape)} (one start per data point), got {initial_z.shape}")
-    run = _chain_runner(model, num_samples, num_burnin, num_leapfrog_steps, float(target_accept))
+    run = _chain_runner(model, num_samples, num_burnin, num_leapfrog_steps, target_accept)
     return PosteriorSamples(*run(x, initial_z, step_size, stateless_seed(seed)))
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from vaelib._checks import check_non_negative, check_positive_int, folded_seed
+from vaelib._checks import check_non_negative, check_open_unit, check_positive_int, folded_seed
 from vaelib.hmc import adapted_step_size, bootstrap, hmc_transition, log_joint
 from vaelib.model import weight_penalty
 
@@ -68,9 +68,7 @@ class MonteCarloEM(keras.Model):
         self.dataset_size = check_positive_int(dataset_size, "dataset_size")
         self.num_leapfrog_steps = check_positive_int(num_leapfrog_steps, "num_leapfrog_steps")
         self.weight_updates = check_positive_int(weight_updates, "weight_updates")
-        if not 0.0 < float(target_accept) < 1.0:
-            raise ValueError(f"target_accept must be in (0, 1), got {target_accept}")
-        self.target_accept = float(target_accept)
+        self.target_accept = check_open_unit(target_accept, "target_accept")
         self.weight_decay = check_non_negative(weight_decay, "weight_decay")
         self.seed = int(seed)
         latent_dim = int(generative.latent_dim)
