@@ -7,8 +7,9 @@ Run after building the book::
 It serves the HTML on 127.0.0.1, blocks every other host in the browser, and checks each page the way a
 reader sees it: mathematics typeset by the locally served MathJax, every image loaded, no JavaScript
 errors, display equations that fit the text column of a 1280 x 900 window, a sidebar listing every
-chapter with links that resolve, launch buttons that open this page's notebook. A screenshot of each page
-is saved to ``_build/screenshots/``.
+chapter with links that resolve, launch buttons that open this page's notebook, a link to the same page
+in the other edition (English at the root, Chinese under ``zh_CN/``). A screenshot of each page is saved
+to ``_build/screenshots/``.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def _toc_files() -> list[str]:
 
 
 TOC_FILES = _toc_files()
+EDITIONS = {"": "en", "zh_CN/": "zh-CN"}  # the folder of each edition in the site, and its language
 _REPOSITORY = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
 REPO = urllib.parse.urlsplit(_REPOSITORY["url"]).path.strip("/")  # owner/name
 BRANCH = _REPOSITORY.get("branch", "main")
@@ -153,15 +155,23 @@ def _open(driver, url: str) -> bool:
         return False
 
 
-def test_every_toc_page_was_built():
-    missing = [f for f in TOC_FILES if not (HTML_DIR / f"{f}.html").exists()]
+def _edition(page: str) -> str:
+    """The folder of the edition ``page`` belongs to: ``"zh_CN/"`` or ``""``."""
+    return next(folder for folder in sorted(EDITIONS, reverse=True) if page.startswith(folder))
+
+
+def test_every_toc_page_was_built_in_both_editions():
+    missing = [f"{e}{f}" for e in EDITIONS for f in TOC_FILES if not (HTML_DIR / f"{e}{f}.html").exists()]
     assert not missing, f"pages in _toc.yml without HTML: {missing}"
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_page_reads_correctly_offline(page, server, browser):
     url = urllib.parse.urljoin(server, page)
+    edition = _edition(page)
     ready = _open(browser, url)
+    language = browser.execute_script("return document.documentElement.lang;")
+    assert language == EDITIONS[edition], f"{page}: <html lang={language!r}>"
 
     # nothing was fetched from outside this machine
     remote = [u for u in _requested_urls(browser) if not u.startswith((server, "data:", "blob:", "about:", "chrome"))]
@@ -214,7 +224,7 @@ def test_page_reads_correctly_offline(page, server, browser):
     )
     listed = {urllib.parse.urlsplit(h).path.lstrip("/") for h in sidebar}
     for f in TOC_FILES[1:]:  # the root is the landing page (the logo / title link)
-        assert f"{f}.html" in listed, f"{page}: sidebar does not list {f}"
+        assert f"{edition}{f}.html" in listed, f"{page}: sidebar does not list {edition}{f}"
     for href in sidebar:
         target = urllib.parse.urldefrag(href).url
         try:
@@ -223,8 +233,20 @@ def test_page_reads_correctly_offline(page, server, browser):
         except urllib.error.HTTPError as err:
             pytest.fail(f"{page}: sidebar link {href} -> HTTP {err.code}")
 
-    # launch buttons open this page's notebook in Colab and Binder
-    stem = page.removesuffix(".html")
+    # a page of the book links to the same page in the other edition, and that page links back
+    stem = page.removesuffix(".html").removeprefix(edition)
+    if stem in TOC_FILES:
+        switch = browser.execute_script(
+            "return [...document.querySelectorAll('.edition-switch a')].map(a => [a.href, a.lang]);"
+        )
+        other = next(e for e in EDITIONS if e != edition)
+        assert switch == [[urllib.parse.urljoin(server, f"{other}{stem}.html"), EDITIONS[other]]], switch
+        with urllib.request.urlopen(switch[0][0]) as response:
+            twin = response.read().decode()
+        back = urllib.parse.quote("../" * stem.count("/") + ("../" if other else edition) + f"{stem}.html", safe="/.")
+        assert f'href="{back}"' in twin, f"{page}: the other edition's page does not link back ({back})"
+
+    # launch buttons open this page's notebook in Colab and Binder (the same notebook in both editions)
     source = ROOT / f"{stem}.ipynb"
     if source.exists():
         links = browser.execute_script("return [...document.querySelectorAll('a')].map(a => a.href);")

@@ -1,0 +1,53 @@
+"""The book's two editions, English and Chinese (中文), built from the same pages: what Sphinx needs of them.
+
+- **A link on every page to the same page in the other edition.** The editions have the same page
+  names, the English one at the site's root and the Chinese one under ``zh_CN/``, so the link is the
+  page's own path below the other edition's root. ``edition_switch`` in the Sphinx configuration names
+  that root relative to this edition's root (``"zh_CN/"`` from the English edition, ``"../"`` from the
+  Chinese one), the link's text and its language. Empty (the default): no link.
+- **Equations are not messages to translate.** A display equation is the same in both languages, so
+  its ``math_block`` is marked untranslatable before Sphinx's translation step; Chinese inside
+  mathematics only appears within ``\\text{}`` of an inline formula, and never has to.
+
+``book/editions.py`` builds both editions and checks the translations.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from docutils import nodes
+from sphinx.application import Sphinx
+from sphinx.transforms import SphinxTransform
+
+
+class KeepEquations(SphinxTransform):
+    """Mark display equations untranslatable, before ``sphinx.transforms.i18n.Locale`` (priority 20)."""
+
+    default_priority = 10
+
+    def apply(self, **kwargs: Any) -> None:
+        for node in self.document.findall(nodes.math_block):
+            node["translatable"] = False
+
+
+def _switch_link(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+    switch = app.config.edition_switch
+    if not switch or "body" not in context:
+        return
+    depth = pagename.count("/")  # "book/02_lower_bound" is one folder below this edition's root
+    href = "../" * depth + switch["root"] + pagename + ".html"
+    link = (
+        f'<p class="edition-switch" style="text-align: right; margin: 0">'
+        f'<a href="{html.escape(href)}" hreflang="{switch["lang"]}" lang="{switch["lang"]}">'
+        f"{html.escape(switch['label'])}</a></p>\n"
+    )
+    context["body"] = link + context["body"]
+
+
+def setup(app: Sphinx) -> dict[str, object]:
+    app.add_config_value("edition_switch", {}, "html", types=[dict])
+    app.add_transform(KeepEquations)
+    app.connect("html-page-context", _switch_link)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,120 @@
+"""The Chinese edition's translations (``book/editions.py``): complete, current, and faithful to the English."""
+
+import gettext
+import importlib.util
+from pathlib import Path
+
+import pytest
+from babel.messages.catalog import Catalog
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("editions", ROOT / "book" / "editions.py")
+editions = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(editions)
+
+ENGLISH = (
+    "The gap is {glue:text}`lb_gap:.2f` nats ({numref}`fig-lb`), as in {cite:p}`kingma2013auto` and {eq}`eq-lb`:"
+    r" $\log p(x) \ge \mathcal{L}_B$, see `vaelib.elbo` and [chapter 2](02_lower_bound.ipynb)."
+)
+CHINESE = (
+    "差距为 {glue:text}`lb_gap:.2f` 奈特（{numref}`fig-lb`），与 {cite:p}`kingma2013auto` 和 {eq}`eq-lb` 一致："
+    r"$\log p(x) \ge \mathcal{L}_B$，见 `vaelib.elbo` 和[第 2 章](02_lower_bound.ipynb)。"
+)
+
+
+def test_a_faithful_translation_has_no_problems():
+    assert editions.translation_problems(ENGLISH, CHINESE) == []
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        "{glue:text}`lb_gap:.2f`",
+        "{numref}`fig-lb`",
+        "{cite:p}`kingma2013auto`",
+        "{eq}`eq-lb`",
+        r"$\log p(x) \ge \mathcal{L}_B$",
+        "`vaelib.elbo`",
+        "(02_lower_bound.ipynb)",
+    ],
+)
+def test_a_translation_that_drops_a_glued_number_reference_formula_code_or_link_is_refused(part):
+    problems = editions.translation_problems(ENGLISH, CHINESE.replace(part, ""))
+    assert len(problems) == 1 and problems[0].startswith("lost ") and part.strip("()") in problems[0], problems
+
+
+def test_a_changed_formula_or_number_format_is_refused_but_translated_words_in_a_formula_are_not():
+    changed = editions.translation_problems(ENGLISH, CHINESE.replace(r"\ge", r"\le").replace(":.2f", ":.1f"))
+    assert [p.split()[0] for p in changed] == ["lost", "added"] and "lb_gap:.1f" in changed[1], changed
+    english = r"drawn as $\mathrm{Bernoulli}(\text{grey level})$"
+    assert editions.translation_problems(english, r"按 $\mathrm{Bernoulli}(\text{灰度})$ 抽取") == []
+    outside = editions.translation_problems(english, r"按 $\mathrm{Bernoulli}(灰度)$ 抽取")
+    assert any("Chinese in a formula outside" in p for p in outside), outside
+
+
+def test_a_line_break_between_chinese_characters_is_refused():
+    problems = editions.translation_problems(ENGLISH, CHINESE.replace("差距为", "差距\n为"))
+    assert problems == ["a line break next to a Chinese character (it shows as a space)"]
+
+
+def test_glued_numbers_in_a_translation_name_their_notebook():
+    text = "见 {glue:text}`k:.1f` 与 {glue:text}`other.ipynb::j` 和 {glue}`m`"
+    assert editions.glue_with_page(text, "book/02_lower_bound") == (
+        "见 {glue:text}`02_lower_bound.ipynb::k:.1f` 与 {glue:text}`other.ipynb::j` 和 {glue}`02_lower_bound.ipynb::m`"
+    )
+
+
+def _template(*messages: str) -> Catalog:
+    catalog = Catalog()
+    for message in messages:
+        catalog.add(message)
+    return catalog
+
+
+def test_a_changed_paragraph_shows_in_english_until_it_is_translated_again(tmp_path):
+    catalogs, page = tmp_path / "po", "book/chapter"
+    before = _template("The bound is tight at the posterior.", "Unchanged.")
+    editions.update({page: before}, catalogs)
+    catalog = editions.read_catalog(page, catalogs)
+    catalog["The bound is tight at the posterior."].string = "界在后验处是紧的。"
+    catalog["Unchanged."].string = "不变。"
+    editions.write_catalog(page, catalog, catalogs)
+    assert editions.check({page: before}, [page], catalogs) == []
+
+    changed = "The bound is tight at the exact posterior."
+    after = _template(changed, "Unchanged.", "A new paragraph.")
+    needs = editions.update({page: after}, catalogs)[page]
+    assert needs == {"fuzzy": 1, "untranslated": 1}
+    problems = editions.check({page: after}, [page], catalogs)
+    assert len(problems) == 2 and "fuzzy" in problems[0] and "untranslated" in problems[1], problems
+    # the fuzzy draft keeps the old translation for the translator, but is not compiled: the English shows
+    assert editions.read_catalog(page, catalogs)[changed].string == "界在后验处是紧的。"
+    editions.compile_catalogs([page], tmp_path / "mo", catalogs)
+    with (tmp_path / "mo" / "zh_CN" / "LC_MESSAGES" / f"{page}.mo").open("rb") as f:
+        compiled = gettext.GNUTranslations(f)
+    assert compiled.gettext(changed) == changed
+    assert compiled.gettext("The bound is tight at the posterior.") == "The bound is tight at the posterior."
+    assert compiled.gettext("Unchanged.") == "不变。"
+
+
+def test_a_translation_of_a_paragraph_the_english_no_longer_has_is_reported_stale(tmp_path):
+    catalogs, page = tmp_path / "po", "book/chapter"
+    editions.update({page: _template("Kept.", "Removed later.")}, catalogs)
+    catalog = editions.read_catalog(page, catalogs)
+    catalog["Kept."].string, catalog["Removed later."].string = "保留。", "之后删除。"
+    editions.write_catalog(page, catalog, catalogs)
+    problems = editions.check({page: _template("Kept.")}, [page], catalogs)
+    assert len(problems) == 1 and "stale" in problems[0], problems
+    assert editions.check({page: _template("Kept.")}, ["book/missing"], catalogs) == [
+        "book/missing: not a translatable page of the book"
+    ]
+
+
+def test_every_translated_page_is_translated_in_full_current_and_faithful():
+    """The book's own catalogs against its current English text (Sphinx's gettext builder, nothing executed)."""
+    pages = editions.translated_pages()
+    templates = editions.extract()
+    assert "book/api" not in templates and set(pages) <= set(templates), pages
+    assert len(templates["book/intro"]) > 20  # the extraction found the preface's paragraphs
+    problems = editions.check(templates, pages)
+    assert not problems, "\n".join(problems[:30])
