@@ -91,6 +91,8 @@ def chinese_config(locale_dirs: Path) -> dict:
         locale_dirs=[str(locale_dirs)],
         gettext_compact=False,
         edition_switch={"root": "../", "label": edition["english_link"], "lang": "en"},
+        nb_code_prompt_show=edition["code_prompt_show"],  # the buttons of hidden code cells
+        nb_code_prompt_hide=edition["code_prompt_hide"],
     )
     return config
 
@@ -282,9 +284,9 @@ def build(options: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     config = out / "_config.yml"
     config.write_text(yaml.safe_dump(chinese_config(locale_dirs), allow_unicode=True))
-    subprocess.run(
-        [_jupyter_book(), "build", str(ROOT), "--config", str(config), "--path-output", str(out), *options], check=True
-    )
+    # --all: Sphinx does not notice that a page's translations changed when its English did not
+    command = [_jupyter_book(), "build", str(ROOT), "--config", str(config), "--path-output", str(out), "--all"]
+    subprocess.run(command + options, check=True)
     site = BUILD / "html" / LOCALE
     shutil.rmtree(site, ignore_errors=True)
     shutil.copytree(out / "_build" / "html", site)

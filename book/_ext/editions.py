@@ -5,6 +5,8 @@
   page's own path below the other edition's root. ``edition_switch`` in the Sphinx configuration names
   that root relative to this edition's root (``"zh_CN/"`` from the English edition, ``"../"`` from the
   Chinese one), the link's text and its language. Empty (the default): no link.
+- **The table of contents' part captions are translated too.** jupyter-book inserts them into the root
+  page after Sphinx's translation step, so they are looked up in that page's catalog afterwards.
 - **Equations are not messages to translate.** A display equation is the same in both languages, so
   its ``math_block`` is marked untranslatable before Sphinx's translation step; Chinese inside
   mathematics only appears within ``\\text{}`` of an inline formula, and never has to.
@@ -18,8 +20,10 @@ import html
 from typing import Any
 
 from docutils import nodes
+from sphinx import addnodes, locale
 from sphinx.application import Sphinx
 from sphinx.transforms import SphinxTransform
+from sphinx.util.i18n import docname_to_domain
 
 
 class KeepEquations(SphinxTransform):
@@ -30,6 +34,24 @@ class KeepEquations(SphinxTransform):
     def apply(self, **kwargs: Any) -> None:
         for node in self.document.findall(nodes.math_block):
             node["translatable"] = False
+
+
+class TranslateTocCaptions(SphinxTransform):
+    """Translate toctree captions inserted by ``sphinx_external_toc`` (its transform has priority 100)."""
+
+    default_priority = 101
+
+    def apply(self, **kwargs: Any) -> None:
+        if not self.config.language or self.config.language == "en":
+            return
+        dirs = [str(self.env.srcdir / d) for d in self.config.locale_dirs]
+        domain = docname_to_domain(self.env.docname, self.config.gettext_compact)
+        catalog, found = locale.init(dirs, self.config.language, domain)
+        if not found:
+            return
+        for toctree in self.document.findall(addnodes.toctree):
+            if toctree.get("caption"):
+                toctree["caption"] = toctree["rawcaption"] = catalog.gettext(toctree["caption"])
 
 
 def _switch_link(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
@@ -49,5 +71,6 @@ def _switch_link(app: Sphinx, pagename: str, templatename: str, context: dict, d
 def setup(app: Sphinx) -> dict[str, object]:
     app.add_config_value("edition_switch", {}, "html", types=[dict])
     app.add_transform(KeepEquations)
+    app.add_transform(TranslateTocCaptions)
     app.connect("html-page-context", _switch_link)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
