@@ -58,6 +58,14 @@ def test_glue_prints_outside_a_book_build(capsys, monkeypatch):
     assert capsys.readouterr().out == "hidden_in_the_book = 3\n"
 
 
+def test_full_build_text_formats_the_value_and_quotes_a_dash_in_quick_mode(monkeypatch):
+    monkeypatch.setenv("VAELIB_QUICK", "0")
+    monkeypatch.delenv("CI", raising=False)
+    assert vaelib.full_build_text(np.float32(0.0123), ".3f") == "0.012"
+    monkeypatch.setenv("VAELIB_QUICK", "1")
+    assert vaelib.full_build_text(0.0123, ".3f") == "–"
+
+
 def test_show_source_is_the_code_that_runs():
     shown = vaelib.notebook.show_source(vaelib.VAE.encode, vaelib.elbo_terms).data
     assert shown.startswith("```python\ndef encode(self, x") and shown.endswith("\n```")

@@ -48,7 +48,7 @@ from vaelib.kl import diagonal_gaussian, gaussian_kl, monte_carlo_kl
 from vaelib.linear_gaussian import LinearGaussianModel, ProbabilisticPCA
 from vaelib.mcem import MonteCarloEM
 from vaelib.model import VAE, EncoderDecoder
-from vaelib.notebook import glue, show_source
+from vaelib.notebook import full_build_text, glue, show_source
 from vaelib.plotting import (
     image_grid,
     interpolation_figure,
@@ -65,6 +65,7 @@ __all__ = [
     "Autoencoder",
     "EncoderDecoder",
     "glue",
+    "full_build_text",
     "LinearGaussianModel",
     "ProbabilisticPCA",
     "MonteCarloEM",

@@ -6,7 +6,9 @@ import inspect
 import textwrap
 from typing import Any
 
-__all__ = ["glue", "show_source"]
+__all__ = ["glue", "full_build_text", "show_source"]
+
+NOT_MEASURED = "–"  # what a quick-mode build quotes for a number only the full build measures
 
 
 def glue(name: str, value: Any, display: bool = True) -> None:
@@ -28,6 +30,23 @@ def glue(name: str, value: Any, display: bool = True) -> None:
         print(f"{name} = {value}")
         return
     myst_glue(name, value, display=display)
+
+
+def full_build_text(value: Any, spec: str) -> str:
+    """``value`` formatted with ``spec`` for the text to quote, or a dash in quick mode.
+
+    Some measurements mean something only at full size (a rerun compared with the committed results, a
+    comparison of estimators on 100 images). In quick mode the chapter still runs the code on tiny data,
+    but its text quotes a dash, and says so, instead of a number that the text's sentence does not
+    describe. The sentence stays the same in both modes, so it can be translated once.
+    """
+    from vaelib.quick import quick_mode
+
+    if quick_mode():
+        return NOT_MEASURED
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        value = value.item()
+    return format(value, spec)
 
 
 def show_source(*objects: Any) -> Any:
