@@ -33,6 +33,12 @@ def _pip_section(environment: str) -> list[str]:
     return items
 
 
+def test_the_installed_package_has_the_version_vaelib_reports():
+    import importlib.metadata
+
+    assert importlib.metadata.version("vaelib") == vaelib.__version__
+
+
 def test_environment_yml_lists_the_same_dependencies_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = set(project["dependencies"])
