@@ -7,6 +7,11 @@
   Chinese one), the link's text and its language. Empty (the default): no link.
 - **The table of contents' part captions are translated too.** jupyter-book inserts them into the root
   page after Sphinx's translation step, so they are looked up in that page's catalog afterwards.
+- **Chinese search that finds what a reader types.** Sphinx splits the Chinese edition's text into words
+  with ``jieba`` when it builds the search index, but the browser cannot run ``jieba`` on a query, and
+  its splitter keeps a run of Chinese characters as one term, which is rarely a word of the index
+  (重参数化 is indexed as 重, 参数 and 化). So every pair of neighbouring Chinese characters is indexed
+  as well, and a query's Chinese is split into the same pairs.
 - **Equations are not messages to translate.** A display equation is the same in both languages, so
   its ``math_block`` is marked untranslatable before Sphinx's translation step; Chinese inside
   mathematics only appears within ``\\text{}`` of an inline formula, and never has to.
@@ -17,13 +22,38 @@
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from docutils import nodes
 from sphinx import addnodes, locale
 from sphinx.application import Sphinx
+from sphinx.search.zh import SearchChinese
 from sphinx.transforms import SphinxTransform
 from sphinx.util.i18n import docname_to_domain
+
+HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+
+
+class ChineseSearch(SearchChinese):
+    """Sphinx's Chinese search (``jieba`` words) with every pair of neighbouring Chinese characters too."""
+
+    js_splitter_code = r"""
+function splitQuery(query) {
+  const terms = [];
+  for (const part of query.split(/[^\p{Letter}\p{Number}_]+/gu)) {
+    for (const run of part.match(/[\u3400-\u9fff\uf900-\ufaff]+|[^\u3400-\u9fff\uf900-\ufaff]+/gu) || []) {
+      if (!/[\u3400-\u9fff\uf900-\ufaff]/u.test(run) || run.length < 2) { terms.push(run); continue; }
+      for (let i = 0; i + 1 < run.length; i++) terms.push(run.slice(i, i + 2));
+    }
+  }
+  return terms;
+}
+"""
+
+    def split(self, input: str) -> list[str]:
+        pairs = [run[i : i + 2] for run in HAN.findall(input) for i in range(len(run) - 1)]
+        return super().split(input) + pairs
 
 
 class KeepEquations(SphinxTransform):
@@ -70,6 +100,7 @@ def _switch_link(app: Sphinx, pagename: str, templatename: str, context: dict, d
 
 def setup(app: Sphinx) -> dict[str, object]:
     app.add_config_value("edition_switch", {}, "html", types=[dict])
+    app.add_search_language(ChineseSearch)
     app.add_transform(KeepEquations)
     app.add_transform(TranslateTocCaptions)
     app.connect("html-page-context", _switch_link)

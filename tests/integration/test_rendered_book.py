@@ -268,3 +268,18 @@ def test_mathjax_is_served_from_the_site():
     assert bundle.is_file() and bundle.stat().st_size > 100_000
     fonts = list((HTML_DIR / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
     assert fonts, "MathJax's web fonts were not copied"
+
+
+def test_the_chinese_edition_finds_chinese_words(server, browser):
+    """Sphinx indexes the Chinese edition's words with jieba: a search for a term finds its chapter."""
+    query = urllib.parse.quote("重参数化")  # reparameterisation: chapter 4's subject
+    browser.get(urllib.parse.urljoin(server, f"zh_CN/search.html?q={query}"))
+    found = browser.execute_async_script(
+        """const done = arguments[arguments.length - 1];
+        const start = Date.now();
+        (function wait() {
+            const links = [...document.querySelectorAll('#search-results li a')].map(a => a.getAttribute('href'));
+            if (links.length || Date.now() - start > 20000) { done(links); } else { setTimeout(wait, 100); }
+        })();"""
+    )
+    assert any("04_monte_carlo_and_reparameterisation" in link for link in found), found
