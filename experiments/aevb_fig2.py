@@ -21,15 +21,10 @@ from pathlib import Path
 import vaelib
 from vaelib._files import locked, write_csv_atomically, write_json_atomically
 from vaelib._scripts import choices, merge_curve_record, run_record, script_arguments, use_threads
-from vaelib.reproduce import FIG2_LATENT_DIMS, FIG2_METHODS, aevb_curve
+from vaelib.reproduce import FIG2_LATENT_DIMS, FIG2_METHODS, aevb_curve, fig2_run_folder
 from vaelib.training import RunInUse
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_folder(runs: Path, method: str, n_z: int) -> Path:
-    """Where a curve trains: ``nz<N_z>`` for AEVB (as before wake-sleep joined), ``<method>_nz<N_z>`` otherwise."""
-    return runs / (f"nz{n_z}" if method == "aevb" else f"{method}_nz{n_z}")
 
 
 def read_records(path: Path) -> dict:
@@ -56,7 +51,7 @@ def main() -> None:
     record_path = args.results / "aevb_fig2.json"
     for method in methods:
         for n_z in (int(v) for v in args.latent_dims.split(",")):
-            run_dir = run_folder(args.runs, method, n_z)
+            run_dir = fig2_run_folder(args.runs, method, n_z)
             start = time.perf_counter()
             try:
                 rows = aevb_curve(

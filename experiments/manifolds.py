@@ -20,7 +20,7 @@ import numpy as np
 import vaelib
 from vaelib._files import save_npz_atomically, write_json_atomically
 from vaelib._scripts import run_record, script_arguments, use_threads
-from vaelib.reproduce import aevb_curve
+from vaelib.reproduce import aevb_curve, fig2_run_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 LATENT_DIMS = (2, 5, 10, 20)
@@ -37,7 +37,7 @@ def main() -> None:
     rows = aevb_curve(args.runs / "manifolds" / "nz2", 2, x_train, x_test, int(args.max_samples), seed=args.seed)
     arrays, sources = {}, {}
     for n_z in LATENT_DIMS:
-        run_dir = args.runs / "manifolds" / "nz2" if n_z == 2 else args.runs / "aevb_fig2" / f"nz{n_z}"
+        run_dir = args.runs / "manifolds" / "nz2" if n_z == 2 else fig2_run_folder(args.runs / "aevb_fig2", "aevb", n_z)
         model = keras.models.load_model(run_dir / "model.keras")
         state = json.loads((run_dir / "state.json").read_text())
         sources[n_z] = {"training_samples": state["rows"][-1]["samples"], "test_bound": state["rows"][-1]["test_bound"]}

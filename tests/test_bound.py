@@ -4,8 +4,11 @@ import warnings
 
 import numpy as np
 import pytest
+import tensorflow_probability as tfp
 
 import vaelib
+
+tfd = tfp.distributions
 
 
 def test_minibatch_estimator_is_unbiased_for_the_full_data_bound():
@@ -183,6 +186,25 @@ def test_log_likelihood_decodes_in_slices_the_draws_of_log_weights(binary_batch,
     monkeypatch.setattr(evaluation, "DECODES_PER_SLICE", 2 * n)  # slices of 2 draws: 2, 2, 2 and 1
     sliced = vaelib.log_likelihood(model, x, num_samples=k, batch_size=n, seed=3)
     np.testing.assert_allclose(sliced, by_hand.numpy(), rtol=1e-5)
+
+
+def test_rate_and_distortion_split_the_bound_and_the_rate_splits_over_coordinates():
+    model = vaelib.VAE.mlp(data_shape=(6,), latent_dim=3, hidden_units=(8,))
+    x = (np.random.default_rng(0).random((25, 6)) < 0.5).astype(np.float32)
+    measured = vaelib.rate_and_distortion(model, x, batch_size=10, seed=4)
+    # the same draws as elbo_terms batch by batch (seeds 4, 14, 24)
+    terms = [vaelib.elbo_terms(model, model.check_data(x[i : i + 10]), seed=4 + i) for i in (0, 10, 20)]
+    np.testing.assert_allclose(measured["rate"], np.mean(np.concatenate([t["kl"] for t in terms])), rtol=1e-6)
+    reconstruction = np.mean(np.concatenate([t["reconstruction"] for t in terms]))
+    np.testing.assert_allclose(measured["distortion"], -reconstruction, rtol=1e-6)
+    assert measured["bound"] == -(measured["rate"] + measured["distortion"])
+    # per coordinate, against TFP's KL of each one-dimensional factor from the N(0, 1) prior
+    q = model.encode(x)
+    per_dim = tfd.kl_divergence(tfd.Normal(q.mean(), q.stddev()), tfd.Normal(0.0, 1.0)).numpy().mean(axis=0)
+    np.testing.assert_allclose(measured["rate_per_dim"], per_dim, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(measured["rate_per_dim"].sum(), measured["rate"], rtol=1e-5)
+    with pytest.raises(ValueError, match="empty"):
+        vaelib.rate_and_distortion(model, x[:0])
 
 
 def test_paired_difference_has_the_standard_error_of_its_repeats():

@@ -3,7 +3,12 @@
 import csv
 import importlib.util
 import json
+import sys
 from pathlib import Path
+
+import pytest
+
+import vaelib
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,12 +39,11 @@ def test_fig2_records_keep_every_curve_by_method_and_adopt_a_file_from_before_wa
     fig2.write_results(tmp_path, 0, "wake_sleep", 5, rows, state, 0.5)  # a finished curve run again
     again = json.loads((tmp_path / "aevb_fig2.json").read_text())
     assert again["wake_sleep"]["5"]["wall_seconds"] == 12.0  # keeps the record of the run that trained it
-    assert fig2.run_folder(tmp_path, "aevb", 3).name == "nz3"  # AEVB's folders are where they were
-    assert fig2.run_folder(tmp_path, "wake_sleep", 3).name == "wake_sleep_nz3"
+    assert vaelib.reproduce.fig2_run_folder(tmp_path, "aevb", 3).name == "nz3"  # AEVB's, where they were
+    assert vaelib.reproduce.fig2_run_folder(tmp_path, "wake_sleep", 3).name == "wake_sleep_nz3"
 
 
 def test_fig2_goes_on_past_a_curve_another_process_is_training(tmp_path, monkeypatch, capsys):
-    import sys
 
     import vaelib
     from vaelib.training import RunInUse
@@ -119,7 +123,6 @@ def test_a_record_names_the_commit_the_script_started_from(monkeypatch):
 
 
 def test_a_planned_run_whose_budget_runs_out_is_reported_as_not_met(tmp_path, monkeypatch, capsys):
-    import sys
 
     import vaelib
 
@@ -154,3 +157,11 @@ def test_the_evaluation_keeps_its_estimate_per_test_image_for_paired_differences
     with np.load(results / "log_likelihood.npz") as f:
         assert sorted(f.files) == ["elbo_k5000", "iwae5_k5000"]
         np.testing.assert_allclose(f["iwae5_k5000"] - f["elbo_k5000"], 0.5)
+
+
+def test_fig2_terms_names_the_curve_it_cannot_find(tmp_path, monkeypatch, capsys):
+    terms = load_script("aevb_fig2_terms")
+    monkeypatch.setattr(sys, "argv", ["aevb_fig2_terms.py", "--runs", str(tmp_path), "--results", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        terms.main()
+    assert f"{tmp_path / 'nz3'} has no finished model: run experiments/aevb_fig2.py first" in capsys.readouterr().err

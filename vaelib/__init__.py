@@ -42,7 +42,7 @@ from vaelib.autoencoder import Autoencoder
 from vaelib.bound import elbo, elbo_terms, iwae_bound, minibatch_elbo
 from vaelib.data import dynamic_binarize, fixed_binarize, load_mnist, make_dataset
 from vaelib.distributions import LogitBernoulli
-from vaelib.evaluation import hmc_log_likelihood, log_likelihood, paired_difference
+from vaelib.evaluation import hmc_log_likelihood, log_likelihood, paired_difference, rate_and_distortion
 from vaelib.gradients import gradient_moments, reparameterization_gradient, score_function_gradient
 from vaelib.kl import diagonal_gaussian, gaussian_kl, monte_carlo_kl
 from vaelib.linear_gaussian import LinearGaussianModel, ProbabilisticPCA
@@ -89,6 +89,7 @@ __all__ = [
     "minibatch_elbo",
     "monte_carlo_kl",
     "paired_difference",
+    "rate_and_distortion",
     "quick_mode",
     "reconstruction_figure",
     "reparameterization_gradient",

@@ -38,9 +38,9 @@ import tensorflow as tf
 from vaelib._checks import check_choice, check_positive_int
 from vaelib._files import replaced_atomically, save_model_atomically
 from vaelib._machine import cpu_model
-from vaelib.bound import elbo, elbo_terms
+from vaelib.bound import elbo
 from vaelib.data import check_stream_options, fixed_binarize, make_stream, steps_per_epoch
-from vaelib.evaluation import hmc_log_likelihood
+from vaelib.evaluation import hmc_log_likelihood, rate_and_distortion
 from vaelib.mcem import MonteCarloEM
 from vaelib.model import VAE
 from vaelib.training import (
@@ -56,6 +56,7 @@ from vaelib.training import (
 
 __all__ = [
     "FIG2_LATENT_DIMS",
+    "fig2_run_folder",
     "FIG2_METHODS",
     "ADAGRAD_STEP_SIZES",
     "paper_model",
@@ -103,6 +104,12 @@ def paper_model(latent_dim: int, step_size: float, dataset_size: int, method: st
         objective=objective,
     )
     return model
+
+
+def fig2_run_folder(runs: str | os.PathLike, method: str, n_z: int) -> Path:
+    """Where a Figure 2 curve trains: ``nz<N_z>`` for AEVB (named before wake-sleep came), else ``<method>_nz<N_z>``."""
+    method = check_choice(method, "method", tuple(FIG2_METHODS))
+    return Path(runs) / (f"nz{n_z}" if method == "aevb" else f"{method}_nz{n_z}")
 
 
 def evaluation_points(max_samples: int, first: int = 10_000, per_decade: int = 4) -> list[int]:
@@ -607,9 +614,8 @@ def beta_sweep(
             start = time.perf_counter()
             train(model, x_train, epochs, run_dir / f"beta{beta:g}", verbose=0, seed=seed)  # resumable
             seconds = time.perf_counter() - start
-            terms = [elbo_terms(model, x_eval[i : i + 1000], seed=seed + i) for i in range(0, len(x_eval), 1000)]
-            rate = float(np.mean(np.concatenate([t["kl"] for t in terms])))
-            distortion = -float(np.mean(np.concatenate([t["reconstruction"] for t in terms])))
+            measured = rate_and_distortion(model, x_eval, seed=seed)
+            rate, distortion = measured["rate"], measured["distortion"]
             with replaced_atomically(path) as partial, partial.open("wb") as f:
                 np.savez(
                     f,
