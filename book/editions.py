@@ -76,6 +76,9 @@ def gettext_config() -> dict:
     """``_config.yml`` for extracting the messages: one catalog per page, nothing executed."""
     config = _book_config()
     config["execute"] = {**config.get("execute", {}), "execute_notebooks": "off"}
+    # only the extension that decides what a message is; the others shape the HTML (and need the book's extras)
+    local = config["sphinx"]["local_extensions"]
+    config["sphinx"]["local_extensions"] = {"editions": local["editions"]}
     config["sphinx"].setdefault("config", {}).update(gettext_compact=False, gettext_location=False, gettext_uuid=False)
     return config
 
