@@ -1,6 +1,7 @@
 """Figure 2's final models, their test bound split into rate and distortion, and their active latent dimensions.
 
     python experiments/aevb_fig2_terms.py     # after experiments/aevb_fig2.py, from its run folders
+    python experiments/aevb_fig2_terms.py --latent-dims 20,200   # some of them
 
 For every finished curve of ``runs/aevb_fig2`` (both methods, every N_z), the model after its last
 training sample is measured on the 10,000 test images, binarised once with the seed (as the figure's
@@ -30,15 +31,17 @@ COLUMNS = ["method", "n_z", "samples", "rate", "distortion", "bound", "active_di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--latent-dims", default=",".join(map(str, FIG2_LATENT_DIMS)), help="comma-separated N_z")
     script_arguments(parser, runs=ROOT / "runs" / "aevb_fig2", results=ROOT / "results")
     args = parser.parse_args()
+    latent_dims = [int(v) for v in args.latent_dims.split(",")]
     use_threads(args.threads)
     start = time.perf_counter()
     (_, _), (x_test, _) = vaelib.load_mnist()
     x_eval = vaelib.fixed_binarize(x_test, args.seed)
     rows, per_dim = [], {}
     for method in FIG2_METHODS:
-        for n_z in FIG2_LATENT_DIMS:
+        for n_z in latent_dims:
             run_dir = fig2_run_folder(args.runs, method, n_z)
             if not (run_dir / "model.keras").exists():
                 parser.error(f"{run_dir} has no finished model: run experiments/aevb_fig2.py first")
