@@ -251,12 +251,20 @@ def check(templates: dict[str, Catalog], pages: Iterable[str], catalogs: Path = 
 
 
 def glue_with_page(text: str, page: str) -> str:
-    """``{glue:text}`key``` as ``{glue:text}`page.ipynb::key```: a translated message has no glue data of its own."""
+    """``{glue:text}`key``` as ``{glue:text}`page.ipynb::key:s```: a translated message has no glue data of its own.
+
+    myst-nb reads ``path::key:format`` by splitting off the format at the last colon, so a key without a
+    format gets the one it has by default, ``s``.
+    """
     notebook = Path(page).name + ".ipynb"
 
     def qualify(match: re.Match) -> str:
-        target = match.group(1)
-        return match.group(0) if "::" in target else match.group(0).replace(f"`{target}`", f"`{notebook}::{target}`")
+        role, target = match.group(0).split("`", 1)[0], match.group(1)
+        if "::" in target:
+            return match.group(0)
+        if role == "{glue:text}" and ":" not in target:
+            target += ":s"
+        return f"{role}`{notebook}::{target}`"
 
     return GLUE.sub(qualify, text)
 

@@ -58,10 +58,11 @@ def test_a_line_break_between_chinese_characters_is_refused():
 
 
 def test_glued_numbers_in_a_translation_name_their_notebook():
-    text = "见 {glue:text}`k:.1f` 与 {glue:text}`other.ipynb::j` 和 {glue}`m`"
+    text = "见 {glue:text}`k:.1f`、{glue:text}`n`、{glue:text}`other.ipynb::j` 和 {glue}`m`"
     assert editions.glue_with_page(text, "book/02_lower_bound") == (
-        "见 {glue:text}`02_lower_bound.ipynb::k:.1f` 与 {glue:text}`other.ipynb::j` 和 {glue}`02_lower_bound.ipynb::m`"
-    )
+        "见 {glue:text}`02_lower_bound.ipynb::k:.1f`、{glue:text}`02_lower_bound.ipynb::n:s`、"
+        "{glue:text}`other.ipynb::j` 和 {glue}`02_lower_bound.ipynb::m`"
+    )  # myst-nb splits the format off at the last colon: a key without one gets its default, s
 
 
 def _template(*messages: str) -> Catalog:
