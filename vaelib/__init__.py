@@ -100,4 +100,4 @@ __all__ = [
     "training_curves",
 ]
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
