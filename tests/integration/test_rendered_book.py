@@ -67,10 +67,10 @@ EDITIONS = {"": "en", "zh_CN/": "zh-CN"}  # the folder of each edition in the si
 _REPOSITORY = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
 REPO = urllib.parse.urlsplit(_REPOSITORY["url"]).path.strip("/")  # owner/name
 BRANCH = _REPOSITORY.get("branch", "main")
-PAGES = sorted(
+PAGES = sorted(  # the pages of both editions, not the theme's templates in either's _static
     str(p.relative_to(HTML_DIR))
     for p in HTML_DIR.rglob("*.html")
-    if not str(p.relative_to(HTML_DIR)).startswith(("_static", "_sources", "_images"))
+    if not {"_static", "_sources", "_images"} & set(p.relative_to(HTML_DIR).parts)
 )
 
 
