@@ -42,11 +42,7 @@ def full_build_text(value: Any, spec: str) -> str:
     """
     from vaelib.quick import quick_mode
 
-    if quick_mode():
-        return NOT_MEASURED
-    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
-        value = value.item()
-    return format(value, spec)
+    return NOT_MEASURED if quick_mode() else format(value, spec)  # format() takes NumPy scalars as they are
 
 
 def show_source(*objects: Any) -> Any:
