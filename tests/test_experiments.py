@@ -44,7 +44,6 @@ def test_fig2_records_keep_every_curve_by_method_and_adopt_a_file_from_before_wa
 
 
 def test_fig2_goes_on_past_a_curve_another_process_is_training(tmp_path, monkeypatch, capsys):
-
     import vaelib
     from vaelib.training import RunInUse
 
@@ -123,7 +122,6 @@ def test_a_record_names_the_commit_the_script_started_from(monkeypatch):
 
 
 def test_a_planned_run_whose_budget_runs_out_is_reported_as_not_met(tmp_path, monkeypatch, capsys):
-
     import vaelib
 
     script = load_script("log_likelihood")
