@@ -163,3 +163,51 @@ def test_fig2_terms_names_the_curve_it_cannot_find(tmp_path, monkeypatch, capsys
     with pytest.raises(SystemExit):
         terms.main()
     assert f"{tmp_path / 'nz3'} has no finished model: run experiments/aevb_fig2.py first" in capsys.readouterr().err
+
+
+def test_fig3_final_models_are_measured_per_image_and_merged_by_method(tmp_path, monkeypatch, capsys):
+    """The final-model script measures finished curves only (not one trained past its last point), on the
+    first images of the curve's own training set and of the test set, and keeps other models' results."""
+    import numpy as np
+
+    final = load_script("aevb_fig3_final")
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
+    for name, samples in (("aevb_n1000", 20), ("mcem_n1000", 30)):
+        (runs / name).mkdir(parents=True)
+        model.save(runs / name / "model.keras")
+        state = {"seed": 0, "estimator_samples": 4, "samples": samples, "rows": [{"samples": 20}]}
+        (runs / name / "state.json").write_text(json.dumps(state))
+    rng = np.random.default_rng(0)
+    x_train, x_test = rng.random((150, 28, 28)).astype(np.float32), rng.random((120, 28, 28)).astype(np.float32)
+    monkeypatch.setattr(vaelib, "load_mnist", lambda: ((x_train, None), (x_test, None)))
+    monkeypatch.setattr(final, "NUM_BURNIN", 2)
+    argv = ["aevb_fig3_final.py", "--train-sizes", "1000", "--runs", str(runs), "--results", str(results)]
+    monkeypatch.setattr(sys, "argv", [*argv, "--images", "110"])
+    final.main()
+    assert "mcem_n1000: no finished curve" in capsys.readouterr().out  # 30 samples trained, last point at 20
+    with np.load(results / "aevb_fig3_final.npz") as f:
+        estimates = dict(f)
+    assert sorted(estimates) == ["aevb_n1000_test", "aevb_n1000_train"]
+    assert estimates["aevb_n1000_train"].shape == estimates["aevb_n1000_test"].shape == (110,)
+    first = vaelib.reproduce.marginal_likelihoods(model, vaelib.fixed_binarize(x_test[:100], 0), 4, 2, seed=0)
+    np.testing.assert_array_equal(estimates["aevb_n1000_test"][:100], first)  # the curve's images, same values
+    record = {"command": "other"}
+    final.write_results(
+        results, {"wake_sleep_n1000_train": first, "wake_sleep_n1000_test": first}, "wake_sleep_n1000", record
+    )
+    records = json.loads((results / "aevb_fig3_final.json").read_text())
+    assert list(records) == ["aevb", "wake_sleep"] and records["aevb"]["1000"]["images"] == {"train": 110, "test": 110}
+    with (results / "aevb_fig3_final.csv").open() as f:
+        table = list(csv.DictReader(f))
+    assert [(r["method"], r["split"], r["images"]) for r in table] == [
+        ("aevb", "train", "110"),
+        ("aevb", "test", "110"),
+        ("wake_sleep", "train", "100"),
+        ("wake_sleep", "test", "100"),
+    ]
+    expected = first.astype(np.float64).std(ddof=1) / np.sqrt(100)
+    assert float(table[3]["stderr"]) == pytest.approx(expected, abs=1e-3)
+    with pytest.raises(SystemExit):
+        monkeypatch.setattr(sys, "argv", [*argv, "--images", "50"])
+        final.main()

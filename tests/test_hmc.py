@@ -98,3 +98,22 @@ def test_hmc_refuses_bad_options(linear_gaussian):
         hmc_log_likelihood(model, x, num_samples=1)
     with pytest.raises(ValueError, match="NaN"):
         hmc_log_likelihood(model, np.full((2, 5), np.nan))
+
+
+def test_marginal_likelihoods_in_batches_do_not_depend_on_the_images_that_follow(linear_gaussian):
+    """Figure 3's estimates per image: the batch starting at image i is seeded with seed + i, so the first
+    images' estimates are the same whether 7 or 20 images are measured (the curves' 100 evaluation images are
+    the first 100 of the final models' 1,000), and the mean is their mean."""
+    from vaelib.reproduce import marginal_likelihoods, mean_marginal_likelihood
+
+    model, x = linear_gaussian
+    kwargs = {"num_samples": 20, "num_burnin": 10, "seed": 3, "batch_size": 7}
+    every = marginal_likelihoods(model, x, **kwargs)
+    assert every.shape == (20,) and np.isfinite(every).all()
+    np.testing.assert_array_equal(marginal_likelihoods(model, x[:7], **kwargs), every[:7])
+    np.testing.assert_array_equal(every[7:14], hmc_log_likelihood(model, x[7:14], 20, 10, seed=3 + 7))
+    assert mean_marginal_likelihood(model, x, **kwargs) == pytest.approx(float(np.mean(every, dtype=np.float64)))
+    with pytest.raises(ValueError, match="empty"):
+        marginal_likelihoods(model, x[:0])
+    with pytest.raises(ValueError, match="batch_size"):
+        marginal_likelihoods(model, x, batch_size=0)

@@ -68,6 +68,7 @@ __all__ = [
     "FIG3_TRAIN_SIZES",
     "figure3_model",
     "figure3_curve",
+    "marginal_likelihoods",
     "mean_marginal_likelihood",
     "burda_learning_rate",
     "cosine_learning_rate",
@@ -358,15 +359,30 @@ def _train_mcem_samples(trainer: MonteCarloEM, x: np.ndarray, samples: int, seed
     trainer.fit(stream, epochs=1, steps_per_epoch=steps, verbose=0)
 
 
+def marginal_likelihoods(
+    model: Any, x: np.ndarray, num_samples: int = 500, num_burnin: int = 300, seed: int = 0, batch_size: int = 100
+) -> np.ndarray:
+    """:func:`vaelib.evaluation.hmc_log_likelihood` of every image of ``x``, in batches, shape ``(N,)`` (nats).
+
+    The batch that starts at image :math:`i` uses seed ``seed + i``, so the estimates of the first images
+    do not depend on how many follow them.
+    """
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if len(x) == 0:
+        raise ValueError("x is empty: the marginal likelihood needs at least one image")
+    return np.concatenate(
+        [
+            hmc_log_likelihood(model, x[start : start + batch_size], num_samples, num_burnin, seed=seed + start)
+            for start in range(0, len(x), batch_size)
+        ]
+    )
+
+
 def mean_marginal_likelihood(
     model: Any, x: np.ndarray, num_samples: int = 500, num_burnin: int = 300, seed: int = 0, batch_size: int = 100
 ) -> float:
-    """Mean of :func:`vaelib.evaluation.hmc_log_likelihood` over ``x``, in batches (nats per datapoint)."""
-    total = 0.0
-    for start in range(0, len(x), batch_size):
-        estimate = hmc_log_likelihood(model, x[start : start + batch_size], num_samples, num_burnin, seed=seed + start)
-        total += float(np.sum(estimate))
-    return total / len(x)
+    """Mean of :func:`marginal_likelihoods` over ``x`` (nats per datapoint)."""
+    return float(np.mean(marginal_likelihoods(model, x, num_samples, num_burnin, seed, batch_size), dtype=np.float64))
 
 
 def figure3_curve(
