@@ -100,4 +100,4 @@ __all__ = [
     "training_curves",
 ]
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
