@@ -30,11 +30,11 @@ import numpy as np
 import vaelib
 from vaelib._files import locked, save_npz_atomically, write_csv_atomically, write_json_atomically
 from vaelib._scripts import choices, run_record, script_arguments, use_threads
-from vaelib.reproduce import FIG3_METHODS, FIG3_TRAIN_SIZES, marginal_likelihoods
+from vaelib.reproduce import ESTIMATOR_BURNIN, FIG3_METHODS, FIG3_TRAIN_SIZES, marginal_likelihoods
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ["method", "n_train", "split", "images", "mean", "stderr"]
-NUM_BURNIN = 300  # HMC transitions before the estimator's draws, as along the curves
+NUM_BURNIN = ESTIMATOR_BURNIN  # HMC transitions before the estimator's draws, as along the curves
 
 
 def finished_curve(run_dir: Path) -> dict | None:
@@ -64,9 +64,9 @@ def write_results(results: Path, estimates: dict[str, np.ndarray], key: str, rec
         for m, by_size in records.items():
             for n in by_size:
                 for split in ("train", "test"):
-                    values = arrays[f"{m}_n{n}_{split}"].astype(np.float64)
-                    stderr = values.std(ddof=1) / np.sqrt(len(values))
-                    rows.append([m, n, split, len(values), f"{values.mean():.3f}", f"{stderr:.3f}"])
+                    values = arrays[f"{m}_n{n}_{split}"]
+                    mean, stderr = vaelib.mean_and_stderr(values)
+                    rows.append([m, n, split, len(values), f"{mean:.3f}", f"{stderr:.3f}"])
         write_csv_atomically(results / "aevb_fig3_final.csv", COLUMNS, rows)
 
 

@@ -228,3 +228,22 @@ def test_paired_difference_has_the_standard_error_of_its_repeats():
         vaelib.paired_difference([1.0, np.nan], [1.0, 2.0])
     with pytest.raises(ValueError, match="at least 2"):
         vaelib.paired_difference([1.0], [2.0])
+
+
+def test_mean_and_stderr_is_the_mean_and_the_sample_deviation_over_root_n():
+    """Against the closed form, in float64 for float32 estimates (paired_difference, whose standard error the
+    test above checks against repeats, is it applied to the per-image differences); bad input is refused."""
+    rng = np.random.default_rng(1)
+    values = (-140.0 + 50.0 * rng.normal(size=400)).astype(np.float32)
+    exact = values.astype(np.float64)
+    mean, stderr = vaelib.mean_and_stderr(values)
+    assert mean == pytest.approx(exact.sum() / 400, rel=1e-12)
+    assert stderr == pytest.approx(np.sqrt(((exact - exact.mean()) ** 2).sum() / 399 / 400), rel=1e-12)
+    other = values[::-1].copy()
+    assert vaelib.paired_difference(values, other) == vaelib.mean_and_stderr(exact - other.astype(np.float64))
+    with pytest.raises(ValueError, match="at least 2"):
+        vaelib.mean_and_stderr([1.0])
+    with pytest.raises(ValueError, match="1-D"):
+        vaelib.mean_and_stderr(np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="finite"):
+        vaelib.mean_and_stderr([1.0, np.inf])

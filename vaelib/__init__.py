@@ -42,7 +42,13 @@ from vaelib.autoencoder import Autoencoder
 from vaelib.bound import elbo, elbo_terms, iwae_bound, minibatch_elbo
 from vaelib.data import dynamic_binarize, fixed_binarize, load_mnist, make_dataset
 from vaelib.distributions import LogitBernoulli
-from vaelib.evaluation import hmc_log_likelihood, log_likelihood, paired_difference, rate_and_distortion
+from vaelib.evaluation import (
+    hmc_log_likelihood,
+    log_likelihood,
+    mean_and_stderr,
+    paired_difference,
+    rate_and_distortion,
+)
 from vaelib.gradients import gradient_moments, reparameterization_gradient, score_function_gradient
 from vaelib.kl import diagonal_gaussian, gaussian_kl, monte_carlo_kl
 from vaelib.linear_gaussian import LinearGaussianModel, ProbabilisticPCA
@@ -88,6 +94,7 @@ __all__ = [
     "make_dataset",
     "minibatch_elbo",
     "monte_carlo_kl",
+    "mean_and_stderr",
     "paired_difference",
     "rate_and_distortion",
     "quick_mode",

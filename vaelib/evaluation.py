@@ -170,6 +170,24 @@ def rate_and_distortion(model: Any, x: Any, batch_size: int = 1000, seed: int = 
     return result
 
 
+def mean_and_stderr(values: Any) -> tuple[float, float]:
+    r"""Mean of per-image estimates and its standard error :math:`s / \sqrt{n}` (:math:`s`: sample standard deviation).
+
+    ``values`` are :math:`n \ge 2` finite estimates, one per image (say, :func:`log_likelihood` on the test
+    set), averaged in float64. Two such means on the same images are better compared by
+    :func:`paired_difference`.
+
+    Returns:
+        ``(mean, standard error)`` in the units of ``values``.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or len(values) < 2:
+        raise ValueError(f"values must be 1-D estimates of at least 2 images, got shape {values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError("values must be finite (NaN or infinite estimates: check the model)")
+    return float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values)))
+
+
 def paired_difference(a: Any, b: Any) -> tuple[float, float]:
     r"""Mean of the per-image differences :math:`d_i = a_i - b_i` of two models, and its standard error.
 
@@ -190,5 +208,4 @@ def paired_difference(a: Any, b: Any) -> tuple[float, float]:
         raise ValueError(f"a standard error needs at least 2 images, got {len(a)}")
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise ValueError("a and b must be finite (NaN or infinite estimates: check the models)")
-    d = a - b
-    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d)))
+    return mean_and_stderr(a - b)

@@ -68,6 +68,7 @@ __all__ = [
     "FIG3_TRAIN_SIZES",
     "figure3_model",
     "figure3_curve",
+    "ESTIMATOR_BURNIN",
     "marginal_likelihoods",
     "mean_marginal_likelihood",
     "burda_learning_rate",
@@ -359,8 +360,16 @@ def _train_mcem_samples(trainer: MonteCarloEM, x: np.ndarray, samples: int, seed
     trainer.fit(stream, epochs=1, steps_per_epoch=steps, verbose=0)
 
 
+ESTIMATOR_BURNIN = 300  # HMC transitions before the marginal-likelihood estimator's draws, for Figure 3
+
+
 def marginal_likelihoods(
-    model: Any, x: np.ndarray, num_samples: int = 500, num_burnin: int = 300, seed: int = 0, batch_size: int = 100
+    model: Any,
+    x: np.ndarray,
+    num_samples: int = 500,
+    num_burnin: int = ESTIMATOR_BURNIN,
+    seed: int = 0,
+    batch_size: int = 100,
 ) -> np.ndarray:
     """:func:`vaelib.evaluation.hmc_log_likelihood` of every image of ``x``, in batches, shape ``(N,)`` (nats).
 
@@ -379,7 +388,12 @@ def marginal_likelihoods(
 
 
 def mean_marginal_likelihood(
-    model: Any, x: np.ndarray, num_samples: int = 500, num_burnin: int = 300, seed: int = 0, batch_size: int = 100
+    model: Any,
+    x: np.ndarray,
+    num_samples: int = 500,
+    num_burnin: int = ESTIMATOR_BURNIN,
+    seed: int = 0,
+    batch_size: int = 100,
 ) -> float:
     """Mean of :func:`marginal_likelihoods` over ``x`` (nats per datapoint)."""
     return float(np.mean(marginal_likelihoods(model, x, num_samples, num_burnin, seed, batch_size), dtype=np.float64))
