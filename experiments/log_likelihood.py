@@ -8,28 +8,34 @@
     python experiments/log_likelihood.py evaluate                    # k in {1, 5, 50, 500, 5000}
     python experiments/log_likelihood.py evaluate iwae5              # one model (results keep the others)
     python experiments/log_likelihood.py snapshots                   # every kept epoch of every model
+    python experiments/log_likelihood.py evaluate --runs runs/reference --name reference
+                                                                     # one study's runs, its own results files
 
 Training runs in ``runs/log_likelihood/<objective>`` for a wall-clock budget and resumes there if killed
 (rerun with a larger --minutes to train longer). Its step sizes follow Burda et al.'s schedule of passes,
 or (``--schedule cosine``) a cosine over ``--epochs`` passes, which ends when they are done or the
-budget is spent; the record says which, and how many passes were trained.
+budget is spent; the record says which, and how many passes were trained. A run may be continued in
+several sittings (each stops cleanly when ``--minutes`` of training in all are done): the record lists
+every sitting's passes, training time, command, versions and hardware under ``sessions``.
 
 ``evaluate`` measures every trained model on the 10,000 test images, binarised once with seed 0, and
-writes ``results/log_likelihood.csv`` (columns ``model, objective, k, test_log_likelihood,
-train_minutes``), ``results/log_likelihood.json`` (command, seed, versions, hardware, wall time, epochs,
-standard errors), ``results/log_likelihood.npz`` (``<objective>_k<k>``, the estimate per test image, for
-paired differences) and ``results/reference.keras``.
+writes ``results/<name>.csv`` (columns ``model, objective, k, test_log_likelihood, train_minutes``),
+``results/<name>.json`` (command, seed, versions, hardware, wall time, epochs, standard errors, and how
+the model was trained), ``results/<name>.npz`` (``<objective>_k<k>``, the estimate per test image, for
+paired differences) and the measured models, ``results/<name>_<objective>.keras``. ``--name`` is
+``log_likelihood`` unless given: each study (a folder of runs) has its own results files.
 
 Training keeps the model after the passes of ``--keep`` (``snapshots/epoch<e>.keras``, with the time they
 took), so the objectives can be compared at equal passes and at equal time. ``snapshots`` measures each
 kept model on the first ``--images`` test images for the k of ``--snapshot-samples``; each measurement
-is kept beside its snapshot (a rerun skips it), and ``results/log_likelihood_snapshots.csv`` (columns
+is kept beside its snapshot (a rerun skips it), and ``results/<name>_snapshots.csv`` (columns
 ``objective, epoch, train_seconds, k, test_log_likelihood, stderr``), ``.npz`` (the per-image estimates,
 ``<objective>_e<epoch>_k<k>``, for paired differences) and ``.json`` (the records) are written.
 """
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -40,6 +46,7 @@ import vaelib
 from vaelib._files import save_model_atomically, save_npz_atomically, write_csv_atomically, write_json_atomically
 from vaelib._scripts import run_record, script_arguments, use_threads
 from vaelib.reproduce import LEARNING_RATE_SCHEDULES, reference_model, train_for
+from vaelib.training import read_state
 
 ROOT = Path(__file__).resolve().parents[1]
 OBJECTIVES = {"elbo": ("elbo", 1), "iwae5": ("iwae", 5), "iwae50": ("iwae", 50)}
@@ -62,10 +69,13 @@ def main() -> None:
     parser.add_argument("--keep", default=",".join(map(str, KEEP)), help="with train: passes whose model is kept")
     parser.add_argument("--snapshot-samples", default=",".join(map(str, SNAPSHOT_SAMPLES)), help="with snapshots: k")
     parser.add_argument("--images", type=int, default=1000, help="with snapshots: test images measured")
+    parser.add_argument("--name", default="log_likelihood", help="with evaluate, snapshots: results file names")
     script_arguments(parser, runs=ROOT / "runs" / "log_likelihood", results=ROOT / "results")
     args = parser.parse_args()
     if (args.schedule == "cosine") != (args.epochs is not None):  # a usage error, before any data is loaded
         parser.error("--epochs goes with --schedule cosine, and only with it")
+    if not re.fullmatch(r"[A-Za-z0-9_]+", args.name):
+        parser.error(f"--name is the stem of the results files, letters, digits and _ only: got {args.name!r}")
     use_threads(args.threads)
     (x_train, _), (x_test, _) = vaelib.load_mnist()
     start = time.perf_counter()
@@ -76,6 +86,8 @@ def main() -> None:
         keras.utils.set_random_seed(args.seed)
         model = reference_model(objective, k)
         keep = [int(v) for v in args.keep.split(",")]
+        run_dir = args.runs / args.objective
+        before = read_state(run_dir, {"epochs": int, "seconds": float})  # None: a new run
         state = train_for(
             model,
             x_train,
@@ -87,7 +99,7 @@ def main() -> None:
             schedule=args.schedule,
             epochs=args.epochs,
         )
-        save_model_atomically(model, args.runs / args.objective / "model.keras")
+        save_model_atomically(model, run_dir / "model.keras")
         schedule = {"name": args.schedule, "epochs": args.epochs}
         if args.epochs is not None:  # a planned run: say whether the budget allowed all of it
             schedule["completed"] = state["epochs"] >= args.epochs
@@ -105,13 +117,20 @@ def main() -> None:
             training_seconds=state["seconds"],
             schedule=schedule,
         )
-        write_json_atomically(args.runs / args.objective / "record.json", record)
+        # a run that spans sittings (and machines) keeps what each one trained, and where
+        session = {key: record[key] for key in ("command", "hardware", "versions")}
+        session["epochs"] = [before["epochs"] if before else 0, state["epochs"]]
+        session["training_seconds"] = round(state["seconds"] - (before["seconds"] if before else 0.0), 2)
+        previous = json.loads((run_dir / "record.json").read_text()) if (run_dir / "record.json").exists() else {}
+        record["sessions"] = [*previous.get("sessions", []), session]
+        write_json_atomically(run_dir / "record.json", record)
         return
 
     x = vaelib.fixed_binarize(x_test, args.seed)
     if args.command == "snapshots":
         ks = [int(v) for v in args.snapshot_samples.split(",")]
-        measure_snapshots(args.runs, args.results, x[: args.images], ks, args.seed, time.perf_counter() - start)
+        started = time.perf_counter() - start
+        measure_snapshots(args.runs, args.results, x[: args.images], ks, args.seed, started, args.name)
         return
     ks = [int(v) for v in args.samples.split(",")]
     for name in [args.objective] if args.objective else list(OBJECTIVES):
@@ -126,11 +145,11 @@ def main() -> None:
         for k in ks:
             t0 = time.perf_counter()
             log_px = vaelib.log_likelihood(model, x, num_samples=k, seed=args.seed)
-            stderr = float(log_px.std(ddof=1) / np.sqrt(len(x)))
+            mean, stderr = vaelib.mean_and_stderr(log_px)
             per_image[f"k{k}"] = log_px
             seconds = time.perf_counter() - t0
-            result["k"][str(k)] = {"mean": float(log_px.mean()), "stderr": stderr, "seconds": round(seconds, 1)}
-            print(f"{name:7s} k={k:5d}  log p(x) ~ {log_px.mean():8.3f} +- {stderr:.3f}  ({seconds:.0f} s)", flush=True)
+            result["k"][str(k)] = {"mean": mean, "stderr": stderr, "seconds": round(seconds, 1)}
+            print(f"{name:7s} k={k:5d}  log p(x) ~ {mean:8.3f} +- {stderr:.3f}  ({seconds:.0f} s)", flush=True)
         record = run_record(
             args.seed,
             time.perf_counter() - start,
@@ -140,22 +159,23 @@ def main() -> None:
         )
         save_npz_atomically(run_dir / "evaluation.npz", **per_image)  # per image, for paired differences
         write_json_atomically(run_dir / "evaluation.json", record)
-        if name == "elbo":
-            args.results.mkdir(parents=True, exist_ok=True)
-            save_model_atomically(model, args.results / "reference.keras")
-    collect(args.runs, args.results)
+        args.results.mkdir(parents=True, exist_ok=True)
+        save_model_atomically(model, args.results / f"{args.name}_{name}.keras")  # the model behind the numbers
+    collect(args.runs, args.results, args.name)
 
 
-def measure_snapshots(runs: Path, results: Path, x: np.ndarray, ks: list[int], seed: int, started: float) -> None:
+def measure_snapshots(
+    runs: Path, results: Path, x: np.ndarray, ks: list[int], seed: int, started: float, name: str = "log_likelihood"
+) -> None:
     """Measure every kept model (cached beside it), then write the snapshot results from all measurements."""
     start = time.perf_counter() - started
-    for name in OBJECTIVES:
-        state_path = runs / name / "state.json"
+    for objective in OBJECTIVES:
+        state_path = runs / objective / "state.json"
         if not state_path.exists():
             continue
         kept = json.loads(state_path.read_text()).get("snapshots", {})
         for epoch, seconds in kept.items():
-            folder = runs / name / "snapshots"
+            folder = runs / objective / "snapshots"
             measured = folder / f"epoch{int(epoch):05d}.measured.npz"
             done = dict(np.load(measured)) if measured.exists() else {}
             if all(f"k{k}" in done and len(done[f"k{k}"]) == len(x) for k in ks):
@@ -164,61 +184,62 @@ def measure_snapshots(runs: Path, results: Path, x: np.ndarray, ks: list[int], s
             for k in ks:
                 if f"k{k}" not in done or len(done[f"k{k}"]) != len(x):
                     done[f"k{k}"] = vaelib.log_likelihood(model, x, num_samples=k, seed=seed)
-                    print(f"{name:7s} epoch {int(epoch):5d} k={k:5d}  {done[f'k{k}'].mean():8.3f}", flush=True)
+                    print(f"{objective:7s} epoch {int(epoch):5d} k={k:5d}  {done[f'k{k}'].mean():8.3f}", flush=True)
             save_npz_atomically(measured, seconds=np.float64(seconds), **done)
-    collect_snapshots(runs, results, ks, len(x), seed, time.perf_counter() - start)
+    collect_snapshots(runs, results, ks, len(x), seed, time.perf_counter() - start, name)
 
 
-def collect_snapshots(runs: Path, results: Path, ks: list[int], images: int, seed: int, seconds: float) -> None:
-    """``results/log_likelihood_snapshots.{csv,npz,json}`` from every measured snapshot."""
+def collect_snapshots(
+    runs: Path, results: Path, ks: list[int], images: int, seed: int, seconds: float, name: str = "log_likelihood"
+) -> None:
+    """``results/<name>_snapshots.{csv,npz,json}`` from every measured snapshot."""
     rows, arrays = [], {}
-    for name in OBJECTIVES:
-        for measured in sorted((runs / name / "snapshots").glob("epoch*.measured.npz")):
+    for objective in OBJECTIVES:
+        for measured in sorted((runs / objective / "snapshots").glob("epoch*.measured.npz")):
             epoch = int(measured.name[len("epoch") : len("epoch") + 5])
             with np.load(measured) as f:
                 for k in ks:
                     if f"k{k}" not in f or len(f[f"k{k}"]) != images:
                         continue
-                    values = f[f"k{k}"]
-                    arrays[f"{name}_e{epoch}_k{k}"] = values
-                    stderr = values.std(ddof=1) / np.sqrt(len(values))
-                    rows.append([name, epoch, f"{float(f['seconds']):.1f}", k, f"{values.mean():.3f}", f"{stderr:.3f}"])
+                    arrays[f"{objective}_e{epoch}_k{k}"] = f[f"k{k}"]
+                    mean, stderr = vaelib.mean_and_stderr(f[f"k{k}"])
+                    rows.append([objective, epoch, f"{float(f['seconds']):.1f}", k, f"{mean:.3f}", f"{stderr:.3f}"])
     results.mkdir(parents=True, exist_ok=True)
     header = ["objective", "epoch", "train_seconds", "k", "test_log_likelihood", "stderr"]
-    write_csv_atomically(results / "log_likelihood_snapshots.csv", header, rows)
-    save_npz_atomically(results / "log_likelihood_snapshots.npz", **arrays)
+    write_csv_atomically(results / f"{name}_snapshots.csv", header, rows)
+    save_npz_atomically(results / f"{name}_snapshots.npz", **arrays)
     training = {
-        name: json.loads((runs / name / "record.json").read_text())
-        for name in OBJECTIVES
-        if (runs / name / "record.json").exists()
+        objective: json.loads((runs / objective / "record.json").read_text())
+        for objective in OBJECTIVES
+        if (runs / objective / "record.json").exists()
     }
     record = run_record(seed, seconds, test_images=images, binarization=f"fixed, seed {seed}", training=training)
-    write_json_atomically(results / "log_likelihood_snapshots.json", record)
+    write_json_atomically(results / f"{name}_snapshots.json", record)
 
 
-def collect(runs: Path, results: Path) -> None:
-    """Write results/log_likelihood.csv and .json (evaluation and training records) from every evaluated run,
-    and log_likelihood.npz (``<objective>_k<k>``: the estimate per test image) where the runs kept them."""
+def collect(runs: Path, results: Path, name: str = "log_likelihood") -> None:
+    """Write results/<name>.csv and .json (evaluation and training records) from every evaluated run, and
+    <name>.npz (``<objective>_k<k>``: the estimate per test image) where the runs kept them."""
     rows, records, arrays = [], {}, {}
-    for name in OBJECTIVES:
-        path = runs / name / "evaluation.json"
+    for objective in OBJECTIVES:
+        path = runs / objective / "evaluation.json"
         if path.exists():
-            records[name] = json.loads(path.read_text())
-            training = runs / name / "record.json"  # how the model was trained: command, versions, hardware
+            entry = records[objective] = json.loads(path.read_text())
+            training = runs / objective / "record.json"  # how the model was trained: command, versions, hardware
             if training.exists():
-                records[name]["training"] = json.loads(training.read_text())
-            if (runs / name / "evaluation.npz").exists():
-                with np.load(runs / name / "evaluation.npz") as f:
-                    arrays.update({f"{name}_{key}": f[key] for key in f.files})
-            for k, value in records[name]["k"].items():
-                rows.append([ARCHITECTURE, name, k, f"{value['mean']:.3f}", f"{records[name]['train_minutes']:.1f}"])
+                entry["training"] = json.loads(training.read_text())
+            if (runs / objective / "evaluation.npz").exists():
+                with np.load(runs / objective / "evaluation.npz") as f:
+                    arrays.update({f"{objective}_{key}": f[key] for key in f.files})
+            for k, value in entry["k"].items():
+                rows.append([ARCHITECTURE, objective, k, f"{value['mean']:.3f}", f"{entry['train_minutes']:.1f}"])
     results.mkdir(parents=True, exist_ok=True)
     write_csv_atomically(
-        results / "log_likelihood.csv", ["model", "objective", "k", "test_log_likelihood", "train_minutes"], rows
+        results / f"{name}.csv", ["model", "objective", "k", "test_log_likelihood", "train_minutes"], rows
     )
-    write_json_atomically(results / "log_likelihood.json", records)
+    write_json_atomically(results / f"{name}.json", records)
     if arrays:
-        save_npz_atomically(results / "log_likelihood.npz", **arrays)
+        save_npz_atomically(results / f"{name}.npz", **arrays)
 
 
 if __name__ == "__main__":

@@ -96,18 +96,18 @@ def test_snapshots_are_measured_once_and_collected_with_their_per_image_values(t
     model.save(runs / "elbo" / "snapshots" / "epoch00003.keras")
     (runs / "elbo" / "state.json").write_text(json.dumps({"epochs": 3, "snapshots": {"3": 4.5}}))
     x = vaelib.fixed_binarize(np.random.default_rng(0).random((5, 28, 28)).astype(np.float32))
-    script.measure_snapshots(runs, results, x, [1, 3], seed=0, started=0.0)
-    with (results / "log_likelihood_snapshots.csv").open() as f:
+    script.measure_snapshots(runs, results, x, [1, 3], seed=0, started=0.0, name="study")
+    with (results / "study_snapshots.csv").open() as f:
         table = list(csv.DictReader(f))
     assert [(r["objective"], r["epoch"], r["train_seconds"], r["k"]) for r in table] == [
         ("elbo", "3", "4.5", "1"),
         ("elbo", "3", "4.5", "3"),
     ]
-    with np.load(results / "log_likelihood_snapshots.npz") as f:
+    with np.load(results / "study_snapshots.npz") as f:
         assert sorted(f.files) == ["elbo_e3_k1", "elbo_e3_k3"] and f["elbo_e3_k3"].shape == (5,)
         np.testing.assert_allclose(float(table[1]["test_log_likelihood"]), f["elbo_e3_k3"].mean(), atol=1e-3)
     monkeypatch.setattr(vaelib, "log_likelihood", lambda *a, **k: 1 / 0)  # measured already: not again
-    script.measure_snapshots(runs, results, x, [1, 3], seed=0, started=0.0)
+    script.measure_snapshots(runs, results, x, [1, 3], seed=0, started=0.0, name="study")
 
 
 def test_a_record_names_the_commit_the_script_started_from(monkeypatch):
@@ -140,6 +140,31 @@ def test_a_planned_run_whose_budget_runs_out_is_reported_as_not_met(tmp_path, mo
     assert record["schedule"] == {"name": "cosine", "epochs": 10, "completed": False} and record["epochs"] == 7
 
 
+def test_a_run_continued_in_a_second_sitting_records_what_each_sitting_trained(tmp_path, monkeypatch):
+    import vaelib
+
+    script = load_script("log_likelihood")
+    sittings = iter([{"epochs": 7, "seconds": 60.0}, {"epochs": 10, "seconds": 85.5}])
+
+    def train_for(model, x, minutes, run_dir, **kwargs):  # trains on, and saves its state as train_for does
+        run_dir.mkdir(parents=True, exist_ok=True)
+        state = next(sittings)
+        (run_dir / "state.json").write_text(json.dumps({**state, "loss": []}))
+        return state
+
+    monkeypatch.setattr(script, "train_for", train_for)
+    monkeypatch.setattr(vaelib, "load_mnist", lambda: ((None, None), (None, None)))
+    for minutes in ("1", "1.5"):
+        argv = ["log_likelihood.py", "train", "elbo", "--schedule", "cosine", "--epochs", "10", "--minutes", minutes]
+        monkeypatch.setattr(sys, "argv", [*argv, "--runs", str(tmp_path)])
+        script.main()
+    record = json.loads((tmp_path / "elbo" / "record.json").read_text())
+    assert [(s["epochs"], s["training_seconds"]) for s in record["sessions"]] == [([0, 7], 60.0), ([7, 10], 25.5)]
+    assert record["sessions"][1]["command"].endswith(f"--minutes 1.5 --runs {tmp_path}")
+    assert record["schedule"]["completed"] and record["epochs"] == 10
+    assert {"cpu", "vector_extensions", "cores"} <= set(record["sessions"][0]["hardware"])
+
+
 def test_the_evaluation_keeps_its_estimate_per_test_image_for_paired_differences(tmp_path):
     import numpy as np
 
@@ -151,10 +176,48 @@ def test_the_evaluation_keeps_its_estimate_per_test_image_for_paired_differences
         evaluation = {"train_minutes": 60.0, "k": {"5000": {"mean": values.mean(), "stderr": 1.0}}}
         (runs / name / "evaluation.json").write_text(json.dumps(evaluation))
         np.savez(runs / name / "evaluation.npz", k5000=values)
-    script.collect(runs, results)
-    with np.load(results / "log_likelihood.npz") as f:
+    script.collect(runs, results, "equal_budget")  # a study's own results files
+    with np.load(results / "equal_budget.npz") as f:
         assert sorted(f.files) == ["elbo_k5000", "iwae5_k5000"]
         np.testing.assert_allclose(f["iwae5_k5000"] - f["elbo_k5000"], 0.5)
+    assert json.loads((results / "equal_budget.json").read_text())["iwae5"]["train_minutes"] == 60.0
+    assert not (results / "log_likelihood.npz").exists()
+
+
+def test_evaluate_writes_a_studys_results_and_the_models_behind_them(tmp_path, monkeypatch):
+    import keras
+    import numpy as np
+
+    script = load_script("log_likelihood")
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    (runs / "elbo").mkdir(parents=True)
+    model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
+    model.save(runs / "elbo" / "model.keras")
+    (runs / "elbo" / "state.json").write_text(json.dumps({"epochs": 3, "seconds": 90.0}))
+    images = np.random.default_rng(0).random((6, 28, 28)).astype(np.float32)  # as load_mnist: in [0, 1]
+    monkeypatch.setattr(vaelib, "load_mnist", lambda: ((images, None), (images, None)))
+    argv = ["log_likelihood.py", "evaluate", "--samples", "1,4", "--name", "study"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--runs", str(runs), "--results", str(results)])
+    script.main()
+    with (results / "study.csv").open() as f:
+        table = list(csv.DictReader(f))
+    assert [(r["objective"], r["k"], r["train_minutes"]) for r in table] == [("elbo", "1", "1.5"), ("elbo", "4", "1.5")]
+    record = json.loads((results / "study.json").read_text())
+    with np.load(results / "study.npz") as f:
+        mean, stderr = vaelib.mean_and_stderr(f["elbo_k4"])
+    assert record["elbo"]["k"]["4"]["mean"] == mean and record["elbo"]["k"]["4"]["stderr"] == stderr
+    again = keras.models.load_model(results / "study_elbo.keras")  # the model behind the numbers
+    np.testing.assert_array_equal(again.get_weights()[0], model.get_weights()[0])
+    assert sorted(p.name for p in results.iterdir()) == ["study.csv", "study.json", "study.npz", "study_elbo.keras"]
+
+
+@pytest.mark.parametrize("name", ["../reference", "reference.csv", ""])
+def test_a_results_name_that_is_not_a_plain_stem_is_a_usage_error(name, monkeypatch, capsys):
+    script = load_script("log_likelihood")
+    monkeypatch.setattr(sys, "argv", ["log_likelihood.py", "evaluate", "--name", name])
+    with pytest.raises(SystemExit):
+        script.main()
+    assert "--name is the stem of the results files" in capsys.readouterr().err
 
 
 def test_fig2_terms_names_the_curve_it_cannot_find(tmp_path, monkeypatch, capsys):

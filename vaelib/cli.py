@@ -195,7 +195,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     import vaelib  # noqa: F401  (registers the model class for loading)
     from vaelib.bound import elbo
     from vaelib.data import fixed_binarize, load_mnist
-    from vaelib.evaluation import log_likelihood
+    from vaelib.evaluation import log_likelihood, mean_and_stderr
 
     model = keras.models.load_model(model_path)
     _, (x_test, _) = load_mnist(args.data_dir)
@@ -210,7 +210,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         "binarization": f"fixed, seed {args.seed}",
         "test_elbo": float(bound.mean()),
         "test_log_likelihood": float(log_px.mean()),
-        "log_likelihood_stderr": float(log_px.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else None,
+        "log_likelihood_stderr": mean_and_stderr(log_px)[1] if len(x) > 1 else None,
         "importance_samples": args.samples,
         "seconds": time.perf_counter() - start,
     }
