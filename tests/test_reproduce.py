@@ -352,7 +352,26 @@ def test_committed_log_likelihood_table_is_complete_and_ordered():
         assert {"command", "seed", "versions", "hardware", "wall_seconds"} <= set(entry)
         assert {"command", "seed", "versions", "hardware", "wall_seconds"} <= set(entry["training"])
         assert " train " in entry["training"]["command"] and " evaluate " in entry["command"]
-    model = keras.models.load_model(RESULTS / "reference.keras")
+    model = keras.models.load_model(RESULTS / "log_likelihood_elbo.keras")  # the model behind the elbo rows
+    assert isinstance(model, vaelib.VAE) and model.latent_dim == 50
+
+
+def test_committed_reference_model_is_measured_and_was_trained_as_its_record_says():
+    rows = _csv("reference.csv")
+    assert list(rows[0]) == ["model", "objective", "k", "test_log_likelihood", "train_minutes"]
+    by_k = {int(r["k"]): float(r["test_log_likelihood"]) for r in rows if r["objective"] == "elbo"}
+    assert sorted(by_k) == [1, 5, 50, 500, 5000] and len(rows) == 5
+    values = [by_k[k] for k in sorted(by_k)]
+    assert values == sorted(values)  # L_k grows with k
+    entry = json.loads((RESULTS / "reference.json").read_text())["elbo"]
+    training = entry["training"]
+    # a planned cosine run that ended annealed, within its 60 minutes, on all cores (no --threads)
+    assert training["schedule"] == {"name": "cosine", "epochs": entry["epochs"], "completed": True}
+    assert entry["train_minutes"] <= 60.0 and "--threads" not in training["command"]
+    with np.load(RESULTS / "reference.npz") as f:
+        assert f["elbo_k5000"].shape == (10_000,)
+        assert vaelib.mean_and_stderr(f["elbo_k5000"])[0] == pytest.approx(entry["k"]["5000"]["mean"])
+    model = keras.models.load_model(RESULTS / "reference_elbo.keras")
     assert isinstance(model, vaelib.VAE) and model.latent_dim == 50
 
 

@@ -107,4 +107,4 @@ __all__ = [
     "training_curves",
 ]
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"

@@ -15,7 +15,11 @@ RESULTS_SHA256 = {
     "beta_sweep.npz": "b760ddc748669960d2046240c9217dd85d8ab2a5dac249b8254e8ee66a1f18aa",
     "log_likelihood.csv": "a2f7466481b2e4d280f11fa36bf5f49bb7007761f75e37ce16ea41852a575173",
     "log_likelihood.json": "25acbaa0705051729bbd1834035285481a55d3995265fdd1b9bbce4463d0dbd0",
+    "log_likelihood_elbo.keras": "9fd5bb665519120bce47c90320820fb8e040862f3dd7d5e98cb99faff3fa4e90",
     "manifolds.json": "442b68d5f912cfee0e9c2d5a9d82f21c8a9ac3ed8e8c5f35e576c8f5f8dc77f7",
     "manifolds.npz": "74706ba79644c998f38f24454ab3288ec13db9f083944d1403a3c85422aa0a26",
-    "reference.keras": "9fd5bb665519120bce47c90320820fb8e040862f3dd7d5e98cb99faff3fa4e90",
+    "reference.csv": "90a6aff9ddd8d37d3e961a29c265cda1f056714f2dfe2094a96baacf7924c794",
+    "reference.json": "e9a84e959d887b0a41c591aec4dc9b8258814ced658b5c0b35053412305442e6",
+    "reference.npz": "667532eea1d826bfdb960466499d41543e8faa889c931e69915b5b538424c260",
+    "reference_elbo.keras": "38f3f03c3e645b3f487e878ae0ea0f840384282493978155d92282d5b3809c1c",
 }
