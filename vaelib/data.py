@@ -147,7 +147,7 @@ def load_mnist(data_dir: str | os.PathLike | None = None) -> Arrays:
     try:
         downloaded = _download()
     except Exception as err:  # any download failure: no network, proxy, certificate, ...
-        places = "\n  ".join(str(p) for p in tried)
+        places = "\n  ".join(str(p.absolute()) for p in tried)  # a relative VAELIB_DATA: where it led
         raise FileNotFoundError(
             f"MNIST not found. Looked in:\n  {places}\nand the download through keras failed ({err}).\n"
             f"Offline, copy mnist.npz (the keras.datasets layout) into a folder and set "
