@@ -118,11 +118,14 @@ def main() -> None:
             schedule=schedule,
         )
         # a run that spans sittings (and machines) keeps what each one trained, and where
-        session = {key: record[key] for key in ("command", "hardware", "versions")}
+        session = {key: record[key] for key in ("command", "source", "hardware", "versions")}
         session["epochs"] = [before["epochs"] if before else 0, state["epochs"]]
         session["training_seconds"] = round(state["seconds"] - (before["seconds"] if before else 0.0), 2)
         previous = json.loads((run_dir / "record.json").read_text()) if (run_dir / "record.json").exists() else {}
-        record["sessions"] = [*previous.get("sessions", []), session]
+        sessions = previous.get("sessions", [])
+        if sessions and "source" not in sessions[-1]:  # recorded before sessions named their commit
+            sessions[-1]["source"] = previous.get("source")  # the record's own: the last sitting's
+        record["sessions"] = [*sessions, session]
         write_json_atomically(run_dir / "record.json", record)
         return
 

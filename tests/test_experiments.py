@@ -163,6 +163,7 @@ def test_a_run_continued_in_a_second_sitting_records_what_each_sitting_trained(t
     assert record["sessions"][1]["command"].endswith(f"--minutes 1.5 --runs {tmp_path}")
     assert record["schedule"]["completed"] and record["epochs"] == 10
     assert {"cpu", "vector_extensions", "cores"} <= set(record["sessions"][0]["hardware"])
+    assert "source" in record["sessions"][0]  # the commit each sitting's code came from
 
 
 def test_the_evaluation_keeps_its_estimate_per_test_image_for_paired_differences(tmp_path):
