@@ -166,6 +166,24 @@ def test_a_run_continued_in_a_second_sitting_records_what_each_sitting_trained(t
     assert "source" in record["sessions"][0]  # the commit each sitting's code came from
 
 
+def test_a_sitting_recorded_without_its_commit_takes_the_records_own(tmp_path, monkeypatch):
+    import vaelib
+
+    script = load_script("log_likelihood")
+    run_dir = tmp_path / "elbo"
+    run_dir.mkdir()
+    (run_dir / "state.json").write_text(json.dumps({"epochs": 7, "seconds": 60.0, "loss": []}))
+    older = {"command": "python ... --minutes 1", "hardware": {}, "versions": {}, "epochs": [0, 7]}
+    (run_dir / "record.json").write_text(json.dumps({"source": {"commit": "a" * 40}, "sessions": [older]}))
+    monkeypatch.setattr(script, "train_for", lambda *args, **kwargs: {"epochs": 9, "seconds": 80.0})
+    monkeypatch.setattr(vaelib, "load_mnist", lambda: ((None, None), (None, None)))
+    argv = ["log_likelihood.py", "train", "elbo", "--minutes", "2", "--runs", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    script.main()
+    sessions = json.loads((run_dir / "record.json").read_text())["sessions"]
+    assert sessions[0]["source"] == {"commit": "a" * 40} and sessions[1]["epochs"] == [7, 9]
+
+
 def test_the_evaluation_keeps_its_estimate_per_test_image_for_paired_differences(tmp_path):
     import numpy as np
 
