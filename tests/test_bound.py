@@ -123,7 +123,9 @@ def test_estimators_called_eagerly_compute_what_they_compute_uncompiled(binary_b
 
     The reference is the same estimator run op by op (compilation switched off), with the same stateless
     seed, so both draw the same z: they differ only in the order of float32 sums (a relative 1e-5 is some
-    hundred roundings).
+    hundred roundings). The Monte Carlo KL is a difference, log q(z|x) - log p(z), of terms of a few nats
+    that can nearly cancel: its rounding is relative to those terms, so it may also differ by 1e-5 of a nat
+    (some hundred roundings of a 3-nat term), however small the difference is.
     """
     import tensorflow as tf
 
@@ -148,7 +150,7 @@ def test_estimators_called_eagerly_compute_what_they_compute_uncompiled(binary_b
         by_ops_iwae = vaelib.iwae_bound(model, x, 7, seed=seed)
     for kl in ("analytic", "mc"):
         for name in ("elbo", "kl", "reconstruction"):
-            np.testing.assert_allclose(compiled[kl][0][name], by_ops[kl][0][name], rtol=1e-5)
+            np.testing.assert_allclose(compiled[kl][0][name], by_ops[kl][0][name], rtol=1e-5, atol=1e-5)
         for a, b in zip(compiled[kl][1], by_ops[kl][1]):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(compiled_iwae, by_ops_iwae, rtol=1e-5)
