@@ -69,7 +69,7 @@ def test_full_build_text_formats_the_value_and_quotes_a_dash_in_quick_mode(monke
 def test_show_source_is_the_code_that_runs():
     shown = vaelib.notebook.show_source(vaelib.VAE.encode, vaelib.elbo_terms).data
     assert shown.startswith("```python\ndef encode(self, x") and shown.endswith("\n```")
-    assert "def elbo_terms(" in shown and "q.sample(num_samples" in shown  # the bound's own lines
+    assert "def elbo_terms(" in shown and "reparameterized_sample(q, num_samples" in shown  # the bound's own lines
     with pytest.raises(TypeError, match="at least one"):
         vaelib.notebook.show_source()
     with pytest.raises(TypeError, match="functions, methods or classes"):

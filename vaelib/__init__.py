@@ -50,7 +50,7 @@ from vaelib.evaluation import (
     rate_and_distortion,
 )
 from vaelib.gradients import gradient_moments, reparameterization_gradient, score_function_gradient
-from vaelib.kl import diagonal_gaussian, gaussian_kl, monte_carlo_kl
+from vaelib.kl import diagonal_gaussian, gaussian_kl, monte_carlo_kl, reparameterized_sample
 from vaelib.linear_gaussian import LinearGaussianModel, ProbabilisticPCA
 from vaelib.mcem import MonteCarloEM
 from vaelib.model import VAE, EncoderDecoder
@@ -97,6 +97,7 @@ __all__ = [
     "mean_and_stderr",
     "paired_difference",
     "rate_and_distortion",
+    "reparameterized_sample",
     "quick_mode",
     "reconstruction_figure",
     "reparameterization_gradient",

@@ -38,7 +38,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from vaelib._checks import check_choice, check_positive_int, stateless_seed
-from vaelib.kl import gaussian_kl, is_standard_normal
+from vaelib.kl import gaussian_kl, is_standard_normal, reparameterized_sample
 
 tfd = tfp.distributions
 
@@ -168,7 +168,7 @@ def elbo_terms(
     if posterior is None and _runs_compiled(model):  # called eagerly: run this function as one graph
         return _compiled(model, elbo_terms, num_samples, kl)(tf.convert_to_tensor(x), stateless_seed(seed))
     q = model.encode(x) if posterior is None else posterior
-    z = q.sample(num_samples, seed=stateless_seed(seed))
+    z = reparameterized_sample(q, num_samples, stateless_seed(seed))
     reconstruction = tf.reduce_mean(model.decode(z).log_prob(x), axis=0)
     if kl == "analytic":
         kl_value = kl_to_prior(q, model.prior)
@@ -236,7 +236,7 @@ def _log_densities(
     num_samples = check_positive_int(num_samples, "num_samples")
     _check_probabilistic(model, posterior, "importance-weighted bound")
     q = model.encode(x) if posterior is None else posterior
-    return log_densities_at(model, x, q, q.sample(num_samples, seed=stateless_seed(seed)))
+    return log_densities_at(model, x, q, reparameterized_sample(q, num_samples, stateless_seed(seed)))
 
 
 def log_densities_at(

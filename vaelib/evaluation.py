@@ -23,6 +23,7 @@ import tensorflow_probability as tfp
 from vaelib._checks import check_positive_int, stateless_seed
 from vaelib.bound import _check_probabilistic, elbo_terms, log_densities_at, warn_if_not_binary
 from vaelib.hmc import log_joint, sample_posterior
+from vaelib.kl import reparameterized_sample
 
 __all__ = ["log_likelihood", "hmc_log_likelihood", "paired_difference", "rate_and_distortion"]
 
@@ -67,7 +68,7 @@ def log_likelihood(
     def chunk(xb: tf.Tensor, k: int, chunk_seed: tf.Tensor) -> tf.Tensor:
         # The draws of vaelib.bound.log_weights(model, xb, k, chunk_seed), decoded slice by slice.
         q = model.encode(xb)
-        z = q.sample(k, seed=chunk_seed)
+        z = reparameterized_sample(q, k, chunk_seed)
         weights = []
         for start in range(0, k, per_slice):
             log_likelihood, log_prior, log_q = log_densities_at(model, xb, q, z[start : start + per_slice])

@@ -30,6 +30,7 @@ import tensorflow_probability as tfp
 
 from vaelib._checks import stateless_seed
 from vaelib.bound import kl_to_prior
+from vaelib.kl import reparameterized_sample
 
 __all__ = ["wake_sleep_terms"]
 
@@ -50,7 +51,7 @@ def wake_sleep_terms(model: Any, x: tf.Tensor, seed: int | tf.Tensor | None = No
     """
     wake_seed, dream_z_seed, dream_x_seed = tfp.random.split_seed(stateless_seed(seed), n=3)
     q = model.encode(x)
-    z = tf.stop_gradient(q.sample(seed=wake_seed))
+    z = tf.stop_gradient(reparameterized_sample(q, 1, wake_seed)[0])
     reconstruction = model.decode(z).log_prob(x)
     wake = reconstruction + model.prior.log_prob(z)
     dream_z = tf.stop_gradient(model.prior.sample(tf.shape(z)[0], seed=dream_z_seed))
