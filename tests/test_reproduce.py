@@ -338,22 +338,31 @@ def test_committed_fig2_results_cover_both_methods_and_every_latent_dim_to_ten_m
             assert len(entry["rows"]) == len(curve)
 
 
-def test_committed_log_likelihood_table_is_complete_and_ordered():
-    rows = _csv("log_likelihood.csv")
+def test_committed_equal_budget_results_are_complete_and_their_budgets_equal():
+    rows = _csv("equal_budget.csv")
     assert list(rows[0]) == ["model", "objective", "k", "test_log_likelihood", "train_minutes"]
-    for objective in ("elbo", "iwae5", "iwae50"):
-        by_k = {int(r["k"]): float(r["test_log_likelihood"]) for r in rows if r["objective"] == objective}
-        assert sorted(by_k) == [1, 5, 50, 500, 5000], objective
-        # L_k grows with k (Burda et al., Theorem 1); 10,000 images keep the estimates' noise far below the gaps
-        values = [by_k[k] for k in sorted(by_k)]
-        assert values == sorted(values), objective
-    record = json.loads((RESULTS / "log_likelihood.json").read_text())
-    for entry in record.values():  # how each model was evaluated and how it was trained
-        assert {"command", "seed", "versions", "hardware", "wall_seconds"} <= set(entry)
-        assert {"command", "seed", "versions", "hardware", "wall_seconds"} <= set(entry["training"])
-        assert " train " in entry["training"]["command"] and " evaluate " in entry["command"]
-    model = keras.models.load_model(RESULTS / "log_likelihood_elbo.keras")  # the model behind the elbo rows
-    assert isinstance(model, vaelib.VAE) and model.latent_dim == 50
+    record = json.loads((RESULTS / "equal_budget.json").read_text())
+    assert sorted(record) == ["elbo", "iwae5", "iwae50"]
+    with np.load(RESULTS / "equal_budget.npz") as per_image:
+        for objective, entry in record.items():
+            by_k = {int(r["k"]): float(r["test_log_likelihood"]) for r in rows if r["objective"] == objective}
+            assert sorted(by_k) == [1, 5, 50, 500, 5000], objective
+            # L_k grows with k (Burda et al., Theorem 1); 10,000 images keep the estimates' noise far below the gaps
+            assert [by_k[k] for k in sorted(by_k)] == sorted(by_k.values()), objective
+            assert per_image[f"{objective}_k5000"].shape == (10_000,)
+            assert vaelib.mean_and_stderr(per_image[f"{objective}_k5000"])[0] == pytest.approx(by_k[5000], abs=1e-3)
+            training = entry["training"]
+            assert {"command", "seed", "versions", "hardware", "wall_seconds", "sessions"} <= set(training)
+            # one budget for all, on all cores (no --threads), in one sitting, overshot by at most a pass
+            assert "--minutes 25 " in training["command"] + " " and "--threads" not in training["command"]
+            assert len(training["sessions"]) == 1 and training["schedule"]["name"] == "burda"
+            assert 25 <= entry["train_minutes"] <= 25 * (1 + 1 / entry["epochs"])
+            model = keras.models.load_model(RESULTS / f"equal_budget_{objective}.keras")
+            assert isinstance(model, vaelib.VAE) and model.latent_dim == 50
+    hardware = {json.dumps(e["training"]["hardware"], sort_keys=True) for e in record.values()}
+    assert len(hardware) == 1  # one machine
+    snapshots = _csv("equal_budget_snapshots.csv")
+    assert {(r["objective"], int(r["epoch"])) for r in snapshots} >= {(o, e) for o in record for e in (1, 3, 10)}
 
 
 def test_committed_reference_model_is_measured_and_was_trained_as_its_record_says():

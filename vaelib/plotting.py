@@ -339,7 +339,7 @@ def bound_vs_k_figure(
 ) -> Figure:
     r"""The importance-weighted bound :math:`\mathcal{L}^{\mathrm{IW}}_k` against :math:`k`, one line per objective.
 
-    ``rows`` has columns ``objective``, ``k``, ``test_log_likelihood`` (as ``results/log_likelihood.csv``);
+    ``rows`` has columns ``objective``, ``k``, ``test_log_likelihood`` (as ``results/reference.csv``);
     ``published`` maps an objective to a published :math:`k = 5000` figure, drawn as a marker at 5000.
     ``labels`` maps an objective to its legend entry (say, with its training budget), and
     ``published_label`` follows the objective's name in the published markers' entries (say, with theirs).
@@ -380,7 +380,7 @@ def equal_budget_figure(rows: Any, k: int, labels: Mapping[str, str] | None = No
     r"""Objectives compared along their runs: :math:`\mathcal{L}^{\mathrm{IW}}_k` against passes and against time.
 
     ``rows`` has columns ``objective``, ``epoch``, ``train_seconds``, ``k``, ``test_log_likelihood`` and
-    ``stderr`` (as ``results/log_likelihood_snapshots.csv``); the rows of ``k`` are drawn, a line per
+    ``stderr`` (as ``results/equal_budget_snapshots.csv``); the rows of ``k`` are drawn, a line per
     objective with error bars of two standard errors, in two panels: against passes through the training
     set (equal passes are read off vertically) and against training minutes (equal time). ``labels`` maps
     an objective to its legend entry.
