@@ -88,45 +88,50 @@ def main() -> None:
         keep = [int(v) for v in args.keep.split(",")]
         run_dir = args.runs / args.objective
         before = read_state(run_dir, {"epochs": int, "seconds": float})  # None: a new run
+        sessions = earlier_sessions(run_dir, before)
+
+        def record_sitting(state: dict, finished: bool = False) -> None:
+            """record.json as of ``state``: after every pass, so a killed sitting leaves its passes recorded."""
+            schedule = {"name": args.schedule, "epochs": args.epochs}
+            if args.epochs is not None:  # a planned run: say whether the budget allowed all of it
+                schedule["completed"] = state["epochs"] >= args.epochs
+            record = run_record(
+                args.seed,
+                time.perf_counter() - start,
+                epochs=state["epochs"],
+                training_seconds=state["seconds"],
+                schedule=schedule,
+            )
+            # a run that spans sittings (and machines) keeps what each one trained, and where
+            session = {key: record[key] for key in ("command", "source", "hardware", "versions")}
+            session["epochs"] = [before["epochs"] if before else 0, state["epochs"]]
+            session["training_seconds"] = round(state["seconds"] - (before["seconds"] if before else 0.0), 2)
+            if not finished:
+                session["running"] = True  # until the sitting ends; a later one finding it knows it was killed
+            record["sessions"] = [*sessions, session]
+            write_json_atomically(run_dir / "record.json", record)
+
         state = train_for(
             model,
             x_train,
             args.minutes,
-            args.runs / args.objective,
+            run_dir,
             seed=args.seed,
             log=True,
             keep=keep,
             schedule=args.schedule,
             epochs=args.epochs,
+            on_epoch=record_sitting,
         )
         save_model_atomically(model, run_dir / "model.keras")
-        schedule = {"name": args.schedule, "epochs": args.epochs}
-        if args.epochs is not None:  # a planned run: say whether the budget allowed all of it
-            schedule["completed"] = state["epochs"] >= args.epochs
-            if not schedule["completed"]:
-                print(
-                    f"budget not met: the {args.minutes:g} minutes ran out after {state['epochs']} of the "
-                    f"{args.epochs} planned passes, before the schedule annealed; rerun with a larger --minutes "
-                    "to finish the run",
-                    flush=True,
-                )
-        record = run_record(
-            args.seed,
-            time.perf_counter() - start,
-            epochs=state["epochs"],
-            training_seconds=state["seconds"],
-            schedule=schedule,
-        )
-        # a run that spans sittings (and machines) keeps what each one trained, and where
-        session = {key: record[key] for key in ("command", "source", "hardware", "versions")}
-        session["epochs"] = [before["epochs"] if before else 0, state["epochs"]]
-        session["training_seconds"] = round(state["seconds"] - (before["seconds"] if before else 0.0), 2)
-        previous = json.loads((run_dir / "record.json").read_text()) if (run_dir / "record.json").exists() else {}
-        sessions = previous.get("sessions", [])
-        if sessions and "source" not in sessions[-1]:  # recorded before sessions named their commit
-            sessions[-1]["source"] = previous.get("source")  # the record's own: the last sitting's
-        record["sessions"] = [*sessions, session]
-        write_json_atomically(run_dir / "record.json", record)
+        record_sitting(state, finished=True)
+        if args.epochs is not None and state["epochs"] < args.epochs:
+            print(
+                f"budget not met: the {args.minutes:g} minutes ran out after {state['epochs']} of the "
+                f"{args.epochs} planned passes, before the schedule annealed; rerun with a larger --minutes "
+                "to finish the run",
+                flush=True,
+            )
         return
 
     x = vaelib.fixed_binarize(x_test, args.seed)
@@ -218,6 +223,39 @@ def collect_snapshots(
     }
     record = run_record(seed, seconds, test_images=images, binarization=f"fixed, seed {seed}", training=training)
     write_json_atomically(results / f"{name}_snapshots.json", record)
+
+
+def earlier_sessions(run_dir: Path, before: dict | None) -> list[dict]:
+    """The sittings record.json lists before this one, closed up to the run's state ``before``.
+
+    A sitting killed after it recorded a pass is still marked ``running``: its passes and training time
+    are set to those of the last checkpoint, and it is marked ``ended: killed``. Passes the checkpoint holds
+    beyond every recorded sitting (trained by a sitting killed before it recorded anything, or by code
+    from before sittings were recorded as they went) get a sitting of their own, with their passes and
+    training time but no command, commit or hardware, which were not recorded.
+    """
+    path = run_dir / "record.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    sessions = previous.get("sessions", [])
+    if sessions and "source" not in sessions[-1]:  # recorded before sessions named their commit
+        sessions[-1]["source"] = previous.get("source")  # the record's own: the last sitting's
+    if before is None:
+        return sessions
+    if sessions and sessions[-1].pop("running", False):
+        others = sum(s.get("training_seconds", 0.0) for s in sessions[:-1])
+        sessions[-1]["epochs"][1] = before["epochs"]
+        sessions[-1]["training_seconds"] = round(before["seconds"] - others, 2)
+        sessions[-1]["ended"] = "killed: passes and training time are those of its last checkpoint"
+    recorded = sessions[-1]["epochs"][1] if sessions else 0
+    if recorded < before["epochs"] and all("training_seconds" in s for s in sessions):
+        sessions.append(
+            {
+                "epochs": [recorded, before["epochs"]],
+                "training_seconds": round(before["seconds"] - sum(s["training_seconds"] for s in sessions), 2),
+                "ended": "killed before it recorded anything: its command, commit and hardware are not known",
+            }
+        )
+    return sessions
 
 
 def collect(runs: Path, results: Path, name: str = "log_likelihood") -> None:

@@ -184,6 +184,73 @@ def test_a_sitting_recorded_without_its_commit_takes_the_records_own(tmp_path, m
     assert sessions[0]["source"] == {"commit": "a" * 40} and sessions[1]["epochs"] == [7, 9]
 
 
+def test_a_killed_sitting_keeps_its_passes_in_the_record_and_the_next_one_closes_it(tmp_path, monkeypatch):
+    import vaelib
+
+    script = load_script("log_likelihood")
+    run_dir = tmp_path / "elbo"
+
+    def save(state):
+        (run_dir / "state.json").write_text(json.dumps({**state, "loss": []}))
+
+    def killed(model, x, minutes, run_dir_, on_epoch, **kwargs):  # recorded 4 passes, checkpointed a 5th, killed
+        run_dir.mkdir(parents=True)
+        state = {"epochs": 0, "seconds": 0.0}
+        save(state)
+        on_epoch(state)
+        for epoch in range(1, 6):
+            state = {"epochs": epoch, "seconds": 10.0 * epoch}
+            save(state)
+            if epoch < 5:
+                on_epoch(state)
+        raise KeyboardInterrupt
+
+    def finishes(model, x, minutes, run_dir_, on_epoch, **kwargs):
+        state = {"epochs": 10, "seconds": 95.0}
+        save(state)
+        on_epoch(state)
+        return state
+
+    monkeypatch.setattr(vaelib, "load_mnist", lambda: ((None, None), (None, None)))
+    for train_for in (killed, finishes):
+        monkeypatch.setattr(script, "train_for", train_for)
+        argv = ["log_likelihood.py", "train", "elbo", "--schedule", "cosine", "--epochs", "10", "--minutes", "2"]
+        monkeypatch.setattr(sys, "argv", [*argv, "--runs", str(tmp_path)])
+        if train_for is killed:
+            with pytest.raises(KeyboardInterrupt):
+                script.main()
+            record = json.loads((run_dir / "record.json").read_text())
+            assert record["sessions"][0]["running"] and record["sessions"][0]["epochs"] == [0, 4]
+            assert record["epochs"] == 4 and not record["schedule"]["completed"]
+        else:
+            script.main()
+    sessions = json.loads((run_dir / "record.json").read_text())["sessions"]
+    # the killed sitting gets the passes and time of its last checkpoint, the next one the rest
+    assert [(s["epochs"], s["training_seconds"]) for s in sessions] == [([0, 5], 50.0), ([5, 10], 45.0)]
+    assert sessions[0]["ended"].startswith("killed") and not any("running" in s for s in sessions)
+    assert {"command", "source", "hardware", "versions"} <= set(sessions[0])
+
+
+def test_passes_trained_by_an_unrecorded_sitting_get_a_sitting_of_their_own(tmp_path, monkeypatch):
+    import vaelib
+
+    script = load_script("log_likelihood")
+    run_dir = tmp_path / "elbo"
+    run_dir.mkdir()
+    # the record ends at pass 7, but the checkpoint holds 9 passes (80 s): a sitting recorded nothing
+    (run_dir / "state.json").write_text(json.dumps({"epochs": 9, "seconds": 80.0, "loss": []}))
+    older = {"command": "python ...", "source": None, "hardware": {}, "versions": {}, "epochs": [0, 7]}
+    older["training_seconds"] = 60.0
+    (run_dir / "record.json").write_text(json.dumps({"sessions": [older]}))
+    monkeypatch.setattr(script, "train_for", lambda *args, **kwargs: {"epochs": 12, "seconds": 110.0})
+    monkeypatch.setattr(vaelib, "load_mnist", lambda: ((None, None), (None, None)))
+    monkeypatch.setattr(sys, "argv", ["log_likelihood.py", "train", "elbo", "--minutes", "2", "--runs", str(tmp_path)])
+    script.main()
+    sessions = json.loads((run_dir / "record.json").read_text())["sessions"]
+    assert [(s["epochs"], s["training_seconds"]) for s in sessions] == [([0, 7], 60.0), ([7, 9], 20.0), ([9, 12], 30.0)]
+    assert "not known" in sessions[1]["ended"] and "command" not in sessions[1]
+
+
 def test_the_evaluation_keeps_its_estimate_per_test_image_for_paired_differences(tmp_path):
     import numpy as np
 

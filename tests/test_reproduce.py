@@ -197,8 +197,12 @@ def test_cosine_schedule_against_its_definition():
 def test_train_for_with_the_cosine_schedule_stops_after_its_epochs_and_keeps_them(tmp_path, mnist):
     (x_train, _), _ = mnist
     model = reproduce.reference_model()
-    state = reproduce.train_for(model, x_train[:500], minutes=60, run_dir=tmp_path, schedule="cosine", epochs=2)
+    seen = []  # on_epoch: the opened run's state, then the state after each epoch's checkpoint
+    state = reproduce.train_for(
+        model, x_train[:500], minutes=60, run_dir=tmp_path, schedule="cosine", epochs=2, on_epoch=seen.append
+    )
     assert state["epochs"] == 2  # the planned run, well within the budget
+    assert len(seen) == 3 and all(s is state for s in seen)  # called with the state it keeps, as it goes
     assert math.isclose(float(model.optimizer.learning_rate.numpy()), 0.5e-3, rel_tol=1e-6)  # epoch 1 of 2
     with pytest.raises(ValueError, match=r"schedule\.epochs: the run has 2, asked for 3"):
         reproduce.train_for(model, x_train[:500], minutes=60, run_dir=tmp_path, schedule="cosine", epochs=3)

@@ -527,6 +527,7 @@ def train_for(
     keep: Sequence[int] = (),
     schedule: str = "burda",
     epochs: int | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Train a compiled model on dynamically binarised ``x_train`` for a wall-clock budget, resumably.
 
@@ -547,7 +548,10 @@ def train_for(
     so the weights after epoch :math:`e` do not depend on how often the run was stopped before it.
     After each epoch in ``keep`` the model is also saved as ``snapshots/epoch<e>.keras``, and
     ``state["snapshots"]`` maps the epoch to the training seconds it had taken, so a run can be measured
-    along the way (at equal passes or equal time as another run). Returns the state.
+    along the way (at equal passes or equal time as another run). ``on_epoch``, if given, is called with
+    the state once the run is opened (a new run or the resumed checkpoint's) and again after every
+    epoch's checkpoint, so a caller can keep its own record current if the process is killed. Returns the
+    state.
     """
     if not minutes > 0:
         raise ValueError(f"minutes must be positive, got {minutes}")
@@ -576,6 +580,8 @@ def train_for(
         load_checkpoint(model, run_dir / state["checkpoint"])
     model.noise_seed = seed
     _fit_epochs_exactly(model, steps)
+    if on_epoch is not None:
+        on_epoch(state)
     while state["seconds"] < 60.0 * minutes and (epochs is None or state["epochs"] < epochs):
         stream = make_stream(x_train, batch_size, "dynamic", seed, start_step=int(model.optimizer.iterations))
         if schedule == "cosine":
@@ -595,6 +601,8 @@ def train_for(
             save_model_atomically(model, run_dir / "snapshots" / f"epoch{state['epochs']:05d}.keras")
             state.setdefault("snapshots", {})[str(state["epochs"])] = state["seconds"]
         save_checkpoint(model, run_dir, state, f"checkpoint-epoch{state['epochs']:05d}.weights.h5")
+        if on_epoch is not None:
+            on_epoch(state)
         if log and state["epochs"] % 10 == 0:
             print(f"epoch {state['epochs']:5d}  loss {loss:8.3f}  {state['seconds'] / 60:6.1f} min", flush=True)
     return state
