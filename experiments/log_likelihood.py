@@ -16,7 +16,10 @@ Training runs in ``runs/log_likelihood/<objective>`` for a wall-clock budget and
 or (``--schedule cosine``) a cosine over ``--epochs`` passes, which ends when they are done or the
 budget is spent; the record says which, and how many passes were trained. A run may be continued in
 several sittings (each stops cleanly when ``--minutes`` of training in all are done): the record lists
-every sitting's passes, training time, command, commit, versions and hardware under ``sessions``.
+every sitting's passes, training time, command, commit, versions and hardware under ``sessions``. It is
+rewritten after every pass, so a sitting that is killed keeps its passes recorded (``ended: killed``);
+passes no sitting recorded, such as those of a sitting killed before records were kept current, get a
+sitting of their own with only their passes and training time.
 
 ``evaluate`` measures every trained model on the 10,000 test images, binarised once with seed 0, and
 writes ``results/<name>.csv`` (columns ``model, objective, k, test_log_likelihood, train_minutes``),

@@ -214,6 +214,19 @@ def test_train_for_frees_what_finished_epochs_leave_in_reference_cycles(tmp_path
     assert left_at_the_end < per_epoch / 2  # and the last epochs' at the end
 
 
+def test_train_for_stopped_and_resumed_ends_with_the_weights_of_the_uninterrupted_run(tmp_path, mnist):
+    (x_train, _), _ = mnist
+    x = x_train[:300]
+    whole = reproduce.reference_model()
+    reproduce.train_for(whole, x, 60, tmp_path / "whole", schedule="cosine", epochs=3)
+    for minutes in (1e-4, 60):  # the first sitting's budget runs out after one epoch; a fresh model resumes
+        resumed = reproduce.reference_model()
+        state = reproduce.train_for(resumed, x, minutes, tmp_path / "stopped", schedule="cosine", epochs=3)
+    assert state["epochs"] == 3
+    for a, b in zip(whole.weights, resumed.weights):  # same data, noise and step sizes: bit for bit
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
 def test_cosine_schedule_against_its_definition():
     rates = [reproduce.cosine_learning_rate(e, 10) for e in range(10)]
     assert rates[0] == 1e-3 and math.isclose(rates[5], 0.5e-3)  # cos(0) = 1, cos(pi/2) = 0
@@ -415,6 +428,32 @@ def test_committed_reference_model_is_measured_and_was_trained_as_its_record_say
         assert f["elbo_k5000"].shape == (10_000,)
         assert vaelib.mean_and_stderr(f["elbo_k5000"])[0] == pytest.approx(entry["k"]["5000"]["mean"])
     model = keras.models.load_model(RESULTS / "reference_elbo.keras")
+    assert isinstance(model, vaelib.VAE) and model.latent_dim == 50
+
+
+def test_committed_long_run_finished_its_plan_in_sittings_that_join_up():
+    rows = _csv("reference_long.csv")
+    by_k = {int(r["k"]): float(r["test_log_likelihood"]) for r in rows if r["objective"] == "elbo"}
+    assert sorted(by_k) == [1, 5, 50, 500, 5000] and len(rows) == 5
+    assert [by_k[k] for k in sorted(by_k)] == sorted(by_k.values())  # L_k grows with k
+    entry = json.loads((RESULTS / "reference_long.json").read_text())["elbo"]
+    training = entry["training"]
+    # Burda et al.'s number of passes, under a cosine schedule that ended annealed
+    assert training["schedule"] == {"name": "cosine", "epochs": 3280, "completed": True}
+    assert entry["epochs"] == training["epochs"] == 3280
+    # the sittings join up: each starts where the last stopped, from the first pass to the last
+    sessions = training["sessions"]
+    assert len(sessions) >= 2 and sessions[0]["epochs"][0] == 0 and sessions[-1]["epochs"][1] == 3280
+    assert all(a["epochs"][1] == b["epochs"][0] for a, b in zip(sessions, sessions[1:]))
+    assert sum(s["training_seconds"] for s in sessions) == pytest.approx(training["training_seconds"], abs=0.1)
+    assert entry["train_minutes"] == pytest.approx(training["training_seconds"] / 60, abs=0.1)
+    # a sitting says where it ran, or that it was killed before it could record that
+    assert all({"command", "hardware", "versions", "source"} <= set(s) or "not known" in s["ended"] for s in sessions)
+    assert not any("running" in s for s in sessions)  # no sitting left open
+    with np.load(RESULTS / "reference_long.npz") as f:
+        assert f["elbo_k5000"].shape == (10_000,)
+        assert vaelib.mean_and_stderr(f["elbo_k5000"])[0] == pytest.approx(entry["k"]["5000"]["mean"])
+    model = keras.models.load_model(RESULTS / "reference_long_elbo.keras")
     assert isinstance(model, vaelib.VAE) and model.latent_dim == 50
 
 

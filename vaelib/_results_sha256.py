@@ -28,4 +28,8 @@ RESULTS_SHA256 = {
     "reference.json": "e9a84e959d887b0a41c591aec4dc9b8258814ced658b5c0b35053412305442e6",
     "reference.npz": "667532eea1d826bfdb960466499d41543e8faa889c931e69915b5b538424c260",
     "reference_elbo.keras": "38f3f03c3e645b3f487e878ae0ea0f840384282493978155d92282d5b3809c1c",
+    "reference_long.csv": "28499ed1cf0b4f91ffecc1def9c1a36ce6d131d2d8be7461e5b574ac08f28deb",
+    "reference_long.json": "e219ffb06cc7daef46661c8a84e2e76822319aec5b747e6420702aa277a55e6b",
+    "reference_long.npz": "30d44a98d2bca468c44998c3e5de38aa0259d89a217c62a5569fd22fe7afe575",
+    "reference_long_elbo.keras": "1201b0fa2c13acb5c2b7d614bb16e8ce112fdb2380fcdd16d49b7bfe3d3ca9c9",
 }
