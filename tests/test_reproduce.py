@@ -217,9 +217,11 @@ def test_train_for_frees_what_finished_epochs_leave_in_reference_cycles(tmp_path
 def test_train_for_stopped_and_resumed_ends_with_the_weights_of_the_uninterrupted_run(tmp_path, mnist):
     (x_train, _), _ = mnist
     x = x_train[:300]
+    keras.utils.set_random_seed(0)
     whole = reproduce.reference_model()
     reproduce.train_for(whole, x, 60, tmp_path / "whole", schedule="cosine", epochs=3)
     for minutes in (1e-4, 60):  # the first sitting's budget runs out after one epoch; a fresh model resumes
+        keras.utils.set_random_seed(0)  # the same initial weights as the whole run's (then the checkpoint's)
         resumed = reproduce.reference_model()
         state = reproduce.train_for(resumed, x, minutes, tmp_path / "stopped", schedule="cosine", epochs=3)
     assert state["epochs"] == 3
