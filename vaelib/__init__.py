@@ -108,4 +108,4 @@ __all__ = [
     "training_curves",
 ]
 
-__version__ = "0.7.0"
+__version__ = "0.8.0"

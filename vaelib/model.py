@@ -35,6 +35,7 @@ from vaelib._checks import (
     stateless_seed,
 )
 from vaelib.bound import KL_METHODS, OBJECTIVES, elbo_terms, iwae_terms
+from vaelib.compiled_loop import compiled_train_function, runs_compiled_loop
 from vaelib.distributions import LogitBernoulli
 from vaelib.kl import standard_normal
 from vaelib.networks import build_decoder, build_encoder
@@ -260,6 +261,7 @@ class EncoderDecoder(keras.Model):
         optimizer: str | keras.optimizers.Optimizer = "adam",
         weight_decay: float = 0.0,
         seed: int | None = None,
+        compiled_loop: bool = True,
         **kwargs: Any,
     ) -> None:
         r"""Configure training on the model's own loss (no ``loss`` argument is needed).
@@ -270,6 +272,9 @@ class EncoderDecoder(keras.Model):
                 all weights to the per-example loss.
             seed: where the noise of every training and evaluation step comes from (see
                 :meth:`VAE.compile`).
+            compiled_loop: with XLA on, run the ``steps_per_execution`` steps of each call as one loop
+                inside one XLA computation (:mod:`vaelib.compiled_loop`): the same steps, the same
+                weights bit for bit, without leaving XLA between steps. ``False``: Keras's own loop.
             **kwargs: passed to ``keras.Model.compile``. Unless given, ``steps_per_execution`` is
                 ``vaelib.model.STEPS_PER_EXECUTION`` (20) and ``jit_compile`` (XLA) is ``vaelib.model.xla_by_default``:
                 on for the MLP, and for the conv model only where a GPU is visible (XLA slows
@@ -278,6 +283,9 @@ class EncoderDecoder(keras.Model):
         """
         self.weight_decay = check_non_negative(weight_decay, "weight_decay")
         self.noise_seed = seed
+        if not isinstance(compiled_loop, bool):
+            raise TypeError(f"compiled_loop must be True or False, got {compiled_loop!r}")
+        self.compiled_loop = compiled_loop
         if kwargs.get("loss") is not None:
             raise ValueError(f"{type(self).__name__}.compile() takes no loss: the model trains on its own objective")
         kwargs.pop("loss", None)
@@ -293,7 +301,7 @@ class EncoderDecoder(keras.Model):
         if not self.compiled:
             return None
         config = super().get_compile_config() or {}
-        return dict(config, weight_decay=self.weight_decay, seed=self.noise_seed)
+        return dict(config, weight_decay=self.weight_decay, seed=self.noise_seed, compiled_loop=self.compiled_loop)
 
     def compile_from_config(self, config: dict[str, Any]) -> None:
         config = keras.saving.deserialize_keras_object(config)
@@ -303,6 +311,18 @@ class EncoderDecoder(keras.Model):
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
         return [self.loss_tracker, *self.term_trackers.values()]
+
+    def make_train_function(self, force: bool = False) -> Any:
+        """Keras's ``train_function``; with XLA on, one that runs each call's steps as one compiled loop.
+
+        See :func:`vaelib.compiled_loop.runs_compiled_loop` for when; Keras's own loop otherwise.
+        """
+        if self.train_function is not None and not force:
+            return self.train_function
+        keras_function = super().make_train_function(force=True) or self.train_function
+        if runs_compiled_loop(self):
+            self.train_function = compiled_train_function(self, fallback=keras_function)
+        return self.train_function
 
     @property
     def noise_seed(self) -> int | None:
@@ -492,7 +512,8 @@ class VAE(EncoderDecoder):
                 :math:`t` the optimizer's step count, which every checkpoint holds, so a run restored
                 from a checkpoint draws exactly the noise the uninterrupted run drew
                 (:func:`vaelib.training.train` sets it).
-            **kwargs: passed to ``keras.Model.compile``. Unless given, ``steps_per_execution`` is
+            **kwargs: ``compiled_loop`` (:meth:`EncoderDecoder.compile`); the rest are passed to
+                ``keras.Model.compile``. Unless given, ``steps_per_execution`` is
                 ``vaelib.model.STEPS_PER_EXECUTION`` (20) and ``jit_compile`` (XLA) is ``vaelib.model.xla_by_default``:
                 on for the MLP, and for the conv model only where a GPU is visible (XLA slows
                 convolutions down on CPU: ``benchmarks/train_speed.py``). Inside a ``tf.distribute``
