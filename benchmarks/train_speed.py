@@ -257,10 +257,10 @@ def mlp_profile_case(x: np.ndarray, rounds: int) -> dict:
     alone (same shapes), the loss and its gradients, the optimizer update, the whole step. The
     differences give the element-wise work (loss and gradients less the products) and the Adam update
     (step less loss and gradients). ``fit`` over the input pipeline, per step, less the step itself, is
-    what the loop, Python and the pipeline add: ``fit`` is timed with vaelib's compiled loop (the
-    default), with Keras's own loop (``compiled_loop=False``) and with the compiled loop on the same
-    batches made in advance (so without the pipeline's work beside the steps); the pipeline alone is
-    timed too. The large square
+    what the loop, Python and the pipeline add: ``fit`` is timed over whole epochs of ``x`` with vaelib's
+    compiled loop (the default), with Keras's own loop (``compiled_loop=False``) and with the compiled
+    loop on the same batches made in advance (so without the pipeline's work beside the steps); the
+    pipeline alone is timed too. The large square
     product gives the machine's matrix-product rate, so the products' floor (their FLOPs at that rate)
     says how much faster than the plain step any implementation could be.
     """
@@ -300,22 +300,25 @@ def mlp_profile_case(x: np.ndarray, rounds: int) -> dict:
         parts[f"vaelib_step_{label}"] = compile_(lambda: model.train_step(batch))
     ms = median_ms(parts, calls=20, rounds=rounds)
 
-    steps = 60
+    # fit over whole epochs of the training set: a call's batches are taken at its start, so an epoch's
+    # first call waits for a cold pipeline, which short epochs would overweight
+    epoch, examples = batches(x)
+    steps = examples // BATCH
     fit_models = {}
     for loop in (True, False):
         fit_models[loop] = vaelib.VAE.mlp()
         fit_models[loop].compile(optimizer="adam", seed=0, compiled_loop=loop)
-    made_in_advance = tf.data.Dataset.from_tensor_slices(np.stack([b.numpy() for b in dataset])).cache()
-    pipeline = lambda: [None for _ in dataset]  # noqa: E731
+    made_in_advance = tf.data.Dataset.from_tensor_slices(np.stack([b.numpy() for b in epoch])).cache()
+    pipeline = lambda: [None for _ in epoch]  # noqa: E731
     loops = median_ms(
         {
-            "fit": lambda: fit_models[True].fit(dataset, epochs=1, verbose=0),
-            "fit_keras_loop": lambda: fit_models[False].fit(dataset, epochs=1, verbose=0),
+            "fit": lambda: fit_models[True].fit(epoch, epochs=1, verbose=0),
+            "fit_keras_loop": lambda: fit_models[False].fit(epoch, epochs=1, verbose=0),
             "fit_made_in_advance": lambda: fit_models[True].fit(made_in_advance.prefetch(2), epochs=1, verbose=0),
             "pipeline": pipeline,
         },
         1,
-        rounds,
+        max(1, rounds // 3),
     )
     flops = step_flops()
     gflops = sgemm_gflops()
