@@ -100,6 +100,9 @@ def test_compiled_loop_is_used_only_with_xla_and_several_steps_per_call():
     assert not runs_compiled_loop(model(jit_compile=False))
     assert not runs_compiled_loop(model(steps_per_execution=1))
     assert not runs_compiled_loop(model(run_eagerly=True, jit_compile=False))
+    conv = vaelib.VAE.conv(latent_dim=2, filters=(4, 8), hidden_units=(8,))
+    conv.compile(optimizer="adam", jit_compile=True)  # XLA compiles convolutions in a loop badly: Keras's loop
+    assert not runs_compiled_loop(conv)
     with pytest.raises(TypeError, match="compiled_loop must be True or False"):
         model(compiled_loop="yes")
 
