@@ -97,10 +97,10 @@ def compiled_train_function(model: keras.Model, fallback: Callable[[Any], Any]) 
             count, arrays, following = tf.while_loop(same_size, take, (tf.constant(1), arrays, fetch(1)))
 
             def stacked(array: tf.TensorArray, like: tf.Tensor) -> tf.Tensor:
-                taken = array.gather(tf.range(count))
+                written = array.gather(tf.range(count))
                 # fewer than `steps`: pad with zeros (never read), so that one compiled loop serves all calls
                 padding = tf.zeros(tf.concat([[steps - count], tf.shape(like)], 0), like.dtype)
-                full = tf.cond(count < steps, lambda: tf.concat([taken, padding], 0), lambda: taken)
+                full = tf.cond(count < steps, lambda: tf.concat([written, padding], 0), lambda: written)
                 return tf.ensure_shape(full, [steps, *like.shape])
 
             batches = [stacked(a, t) for a, t in zip(arrays, tf.nest.flatten(start))]
