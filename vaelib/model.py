@@ -319,9 +319,9 @@ class EncoderDecoder(keras.Model):
         """
         if self.train_function is not None and not force:
             return self.train_function
-        keras_function = super().make_train_function(force=True) or self.train_function
+        super().make_train_function(force=True)  # Keras's own function, in self.train_function
         if runs_compiled_loop(self):
-            self.train_function = compiled_train_function(self, fallback=keras_function)
+            self.train_function = compiled_train_function(self, fallback=self.train_function)
         return self.train_function
 
     @property
