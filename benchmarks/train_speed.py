@@ -260,12 +260,13 @@ def mlp_profile_case(x: np.ndarray, rounds: int) -> dict:
     what the loop, Python and the pipeline add: ``fit`` is timed over whole epochs of ``x`` with vaelib's
     compiled loop (the default), with Keras's own loop (``compiled_loop=False``) and with the compiled
     loop on the same batches made in advance (so without the pipeline's work beside the steps); the
-    pipeline alone is timed too. The large square
-    product gives the machine's matrix-product rate, so the products' floor (their FLOPs at that rate)
-    says how much faster than the plain step any implementation could be.
+    pipeline alone is timed too. The large square product gives the machine's matrix-product rate, so
+    the products' floor (their FLOPs at that rate) says how much faster than the plain step any
+    implementation could be.
     """
-    dataset, _ = batches(x[: 60 * BATCH])
-    batch = next(iter(dataset))
+    # fit runs over whole epochs of the training set (below); the parts on its first batch
+    epoch, examples = batches(x)
+    batch = next(iter(epoch))
     keras.utils.set_random_seed(0)
     reference = PlainTFVAE()
     model = vaelib.VAE.mlp()
@@ -300,9 +301,8 @@ def mlp_profile_case(x: np.ndarray, rounds: int) -> dict:
         parts[f"vaelib_step_{label}"] = compile_(lambda: model.train_step(batch))
     ms = median_ms(parts, calls=20, rounds=rounds)
 
-    # fit over whole epochs of the training set: a call's batches are taken at its start, so an epoch's
-    # first call waits for a cold pipeline, which short epochs would overweight
-    epoch, examples = batches(x)
+    # whole epochs: a call's batches are taken at its start, so an epoch's first call waits for a cold
+    # pipeline, which short epochs would overweight
     steps = examples // BATCH
     fit_models = {}
     for loop in (True, False):
