@@ -10,7 +10,9 @@ finds them all and only renders.
 
 A notebook whose code cells are unchanged since it was last executed is matched in the cache and not
 run again, so a warm build executes nothing. A notebook that fails is reported with its error, and the
-script exits with status 1 (the build would then execute it again, and fail the same way).
+script exits with status 1 (the build would then execute it again, and fail the same way). For every
+notebook it executes, the script prints its slowest cells (number, seconds and first line): where the
+chapter spends its time on the machine that builds it.
 
 Run from the repository's root: ``python book/execute_notebooks.py`` (then ``jupyter-book build .``).
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import datetime
 import os
 import sys
 import time
@@ -32,6 +35,7 @@ from jupyter_cache.executors.utils import single_nb_execution
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "_build" / ".jupyter_cache"  # where jupyter-book 1.x keeps executed notebooks
+SLOWEST_CELLS = 3  # cells printed per executed notebook
 
 
 def book_notebooks() -> list[Path]:
@@ -57,21 +61,58 @@ def last_seconds(cache, path: Path) -> float:
     return max(seconds) if seconds else float("inf")
 
 
-def execute(path: Path, timeout: int, allow_errors: bool) -> tuple[Path, float, str | None]:
-    """Execute one notebook in its folder and store it in the cache; return its path, seconds and error."""
+def utc_time(stamp: str) -> datetime.datetime:
+    """A time stamp as nbclient writes it (ISO 8601, UTC as ``Z``, which Python 3.10 cannot parse)."""
+    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def cell_seconds(notebook: nbformat.NotebookNode) -> list[tuple[int, float, str]]:
+    """Each timed code cell's number (from 0, markdown cells counted), seconds and first line, slowest first.
+
+    The seconds run from the kernel's receiving the cell to its reply, as nbclient records them in the
+    cell's ``execution`` metadata; cells without that record (not executed) are left out.
+    """
+    cells = []
+    for number, cell in enumerate(notebook.cells):
+        timing = cell.get("metadata", {}).get("execution", {})
+        start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+        if cell.cell_type == "code" and start and end:
+            seconds = (utc_time(end) - utc_time(start)).total_seconds()
+            cells.append((number, seconds, cell.source.strip().split("\n")[0]))
+    return sorted(cells, key=lambda cell: -cell[1])
+
+
+def forget_timing(notebook: nbformat.NotebookNode) -> None:
+    """Remove nbclient's timing records from the cells, so the cache holds what ``jupyter-book build`` stores."""
+    for cell in notebook.cells:
+        cell.get("metadata", {}).pop("execution", None)
+
+
+def execute(path: Path, timeout: int, allow_errors: bool) -> tuple[Path, float, str | None, list]:
+    """Execute one notebook in its folder and store it in the cache.
+
+    Returns its path, seconds, error (``None`` if it ran through) and :func:`cell_seconds`.
+    """
     cache = get_cache(str(CACHE))
     notebook = nbformat.read(path, as_version=4)
     result = single_nb_execution(
-        notebook, cwd=str(path.parent), allow_errors=allow_errors, timeout=timeout, meta_override=True
+        notebook,
+        cwd=str(path.parent),
+        allow_errors=allow_errors,
+        timeout=timeout,
+        meta_override=True,
+        record_timing=True,
     )
+    cells = cell_seconds(notebook)
+    forget_timing(notebook)
     if result.err is not None:
-        return path, result.time, result.exc_string
+        return path, result.time, result.exc_string, cells
     cache.cache_notebook_bundle(
         CacheBundleIn(notebook, str(path), data={"execution_seconds": result.time}),
         check_validity=False,
         overwrite=True,
     )
-    return path, result.time, None
+    return path, result.time, None, cells
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,8 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     with concurrent.futures.ProcessPoolExecutor(args.jobs) as pool:
         futures = [pool.submit(execute, path, **config) for path in pending]
         for future in concurrent.futures.as_completed(futures):
-            path, seconds, error = future.result()
+            path, seconds, error, cells = future.result()
             print(f"{path.relative_to(ROOT)}: {seconds:.0f} s" + (" FAILED" if error else ""), flush=True)
+            for number, cell_time, first_line in cells[:SLOWEST_CELLS]:
+                print(f"    cell {number:>2}: {cell_time:6.1f} s  {first_line[:70]}", flush=True)
             if error:
                 failed.append(path)
                 print(error, file=sys.stderr)
