@@ -110,6 +110,7 @@ def test_compiled_loop_is_used_only_with_xla_and_several_steps_per_call():
 def test_compiled_loop_choice_is_saved_with_the_model(tmp_path):
     model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
     model.compile(optimizer="adam", compiled_loop=False)
+    model.optimizer.build(model.trainable_variables)  # saved with its slots, as load_model rebuilds them
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
     assert loaded.compiled_loop is False and not runs_compiled_loop(loaded)
