@@ -4,9 +4,14 @@
 after another, each on all cores. A training step does not keep two cores busy (on a 2-core machine
 about two thirds of the time: ``benchmarks/train_speed.py``'s profile), and a chapter's Python, plotting
 and start-up keep only one busy. So this script runs ``--jobs`` notebooks at a time, each kernel with
-``--threads`` TensorFlow threads, longest first (by their last recorded execution times), and stores
-every executed notebook in that cache exactly as ``jupyter-book build`` would. The build that follows
-finds them all and only renders.
+``--threads`` TensorFlow threads, longest first, and stores every executed notebook in that cache
+exactly as ``jupyter-book build`` would. The build that follows finds them all and only renders.
+
+Longest first keeps both jobs busy to the end: the longest chapter starts at once, and the short ones
+fill the other job meanwhile. A chapter's length is its last execution time in the cache; a cold cache
+(a fresh clone) has none, so the times of the last full build saved in ``book/execution_seconds.json``
+stand in (``--save-times`` writes them after a full build that executed every chapter). A chapter in
+neither is started first.
 
 A notebook whose code cells are unchanged since it was last executed is matched in the cache and not
 run again, so a warm build executes nothing. A notebook that fails is reported with its error, and the
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import datetime
+import json
 import os
 import sys
 import time
@@ -35,6 +41,7 @@ from jupyter_cache.executors.utils import single_nb_execution
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "_build" / ".jupyter_cache"  # where jupyter-book 1.x keeps executed notebooks
+TIMES = ROOT / "book" / "execution_seconds.json"  # each chapter's seconds in the last full build saved
 SLOWEST_CELLS = 3  # cells printed per executed notebook
 
 
@@ -53,12 +60,55 @@ def execution_config() -> dict:
     return {"timeout": execute.get("timeout", 30), "allow_errors": execute.get("allow_errors", False)}
 
 
-def last_seconds(cache, path: Path) -> float:
-    """How long ``path`` took when last executed (any version of it), or infinity if never: run those first."""
+def last_seconds(cache, path: Path) -> float | None:
+    """How long ``path`` took when last executed (any version of it, the longest), or ``None`` if never."""
     seconds = [
         record.data.get("execution_seconds") or 0.0 for record in cache.list_cache_records() if record.uri == str(path)
     ]
-    return max(seconds) if seconds else float("inf")
+    return max(seconds) if seconds else None
+
+
+def saved_seconds() -> dict[str, float]:
+    """Each chapter's seconds in the full build saved in ``TIMES`` (by its path from the root), or ``{}``."""
+    return json.loads(TIMES.read_text())["seconds"] if TIMES.exists() else {}
+
+
+def start_order(paths: list[Path], cached: dict[Path, float | None], saved: dict[str, float]) -> list[Path]:
+    """``paths`` longest first: by ``cached`` time, else by ``saved`` time, and a chapter timed in neither first."""
+
+    def seconds(path: Path) -> float:
+        if cached.get(path) is not None:
+            return cached[path]
+        return saved.get(path.relative_to(ROOT).as_posix(), float("inf"))
+
+    return sorted(paths, key=lambda path: -seconds(path))
+
+
+def quick_mode_is_on() -> bool:
+    """Whether the chapters would run in quick mode (:func:`vaelib.quick_mode`; imported only when asked)."""
+    from vaelib.quick import quick_mode
+
+    return quick_mode()
+
+
+def save_times(cache, paths: list[Path]) -> None:
+    """Write ``TIMES``: each chapter's seconds in this build, with the machine, date and versions it ran on."""
+    import tensorflow as tf  # only here: the script itself runs no TensorFlow
+
+    import vaelib
+    from vaelib._machine import cpu_model, vector_extensions
+
+    record = {
+        "about": "seconds each chapter took in a full build (book/execute_notebooks.py --save-times): the order"
+        " in which a build from a cold cache starts them, longest first",
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "cpu": cpu_model(),
+        "vector_extensions": vector_extensions(),
+        "cores": os.cpu_count(),
+        "versions": {"vaelib": vaelib.__version__, "tensorflow": tf.__version__},
+        "seconds": {path.relative_to(ROOT).as_posix(): round(last_seconds(cache, path), 1) for path in paths},
+    }
+    TIMES.write_text(json.dumps(record, indent=2) + "\n")
 
 
 def utc_time(stamp: str) -> datetime.datetime:
@@ -119,20 +169,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=2, help="notebooks executed at once (default 2)")
     parser.add_argument("--threads", type=int, default=1, help="TensorFlow threads of each kernel (default 1)")
+    parser.add_argument(
+        "--save-times",
+        action="store_true",
+        help=f"after a full build that executes every chapter, save their times in {TIMES.relative_to(ROOT)}",
+    )
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.threads < 1:
         parser.error("--jobs and --threads must be at least 1")
+    if args.save_times and quick_mode_is_on():
+        parser.error("--save-times saves a full build's times: run with VAELIB_QUICK=0")
     cache = get_cache(str(CACHE))
-    pending = []
-    for path in book_notebooks():
+    notebooks, pending = book_notebooks(), []
+    for path in notebooks:
         try:
             cache.match_cache_notebook(nbformat.read(path, as_version=4))
         except KeyError:
             pending.append(path)
+    if args.save_times and len(pending) < len(notebooks):
+        parser.error("--save-times needs a build that executes every chapter: remove _build first")
     if not pending:
         print("every notebook is in the cache: nothing to execute")
         return 0
-    pending.sort(key=lambda path: -last_seconds(cache, path))
+    pending = start_order(pending, {path: last_seconds(cache, path) for path in pending}, saved_seconds())
     # the kernels inherit these: TensorFlow reads them when it starts
     os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(args.threads)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up lines, from every kernel
@@ -150,7 +209,12 @@ def main(argv: list[str] | None = None) -> int:
                 failed.append(path)
                 print(error, file=sys.stderr)
     print(f"executed in {time.perf_counter() - started:.0f} s" + (f"; {len(failed)} failed" if failed else ""))
-    return 1 if failed else 0
+    if failed:
+        return 1
+    if args.save_times:
+        save_times(cache, notebooks)
+        print(f"times saved in {TIMES.relative_to(ROOT)}")
+    return 0
 
 
 if __name__ == "__main__":

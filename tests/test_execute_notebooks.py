@@ -4,6 +4,7 @@ import importlib.util
 from pathlib import Path
 
 import nbformat
+import pytest
 from jupyter_cache import get_cache
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,3 +46,25 @@ def test_a_chapter_is_cached_without_its_timing_records_and_its_cells_timed(tmp_
     cached = get_cache(str(tmp_path / "cache")).get_cache_bundle(1).nb
     assert cached.cells[1].outputs[0]["data"]["text/plain"] == "2"
     assert all("execution" not in cell.metadata for cell in cached.cells)
+
+
+def test_start_order_is_longest_first_by_the_caches_times_then_the_saved_ones_and_an_untimed_chapter_first():
+    a, b, c, d = (ROOT / "book" / f"{name}.ipynb" for name in "abcd")
+    cached = {a: 10.0, b: None, c: None, d: None}
+    saved = {"book/a.ipynb": 500.0, "book/b.ipynb": 300.0, "book/c.ipynb": 5.0}  # a's cached time wins
+    assert execute_notebooks.start_order([a, b, c, d], cached, saved) == [d, b, a, c]
+
+
+def test_the_saved_times_order_every_chapter_of_the_book():
+    saved = execute_notebooks.saved_seconds()
+    chapters = [path.relative_to(ROOT).as_posix() for path in execute_notebooks.book_notebooks()]
+    assert sorted(saved) == sorted(chapters)
+    assert all(seconds > 0 for seconds in saved.values())
+
+
+def test_times_are_saved_only_from_a_full_build(monkeypatch, capsys):
+    monkeypatch.setenv("VAELIB_QUICK", "1")
+    with pytest.raises(SystemExit) as exit_info:
+        execute_notebooks.main(["--save-times"])
+    assert exit_info.value.code == 2
+    assert "VAELIB_QUICK=0" in capsys.readouterr().err
