@@ -13,11 +13,14 @@ fill the other job meanwhile. A chapter's length is its last execution time in t
 stand in (``--save-times`` writes them after a full build that executed every chapter). A chapter in
 neither is started first.
 
-A notebook whose code cells are unchanged since it was last executed is matched in the cache and not
-run again, so a warm build executes nothing. A notebook that fails is reported with its error, and the
-script exits with status 1 (the build would then execute it again, and fail the same way). For every
-notebook it executes, the script prints its slowest cells (number, seconds and first line): where the
-chapter spends its time on the machine that builds it.
+A notebook whose code cells are unchanged since it was last executed in the same mode (quick or full,
+:func:`vaelib.quick_mode`) is matched in the cache and not run again, so a warm build executes nothing.
+``jupyter-book build`` matches the cache by code alone and would render a quick build's results in a
+full build; this script executes such a notebook again in the mode asked for, replacing the cached
+one. A notebook that fails is reported with its error, and the script exits with status 1 (the build
+would then execute it again, and fail the same way). For every notebook it executes, the script prints
+its slowest cells (number, seconds and first line): where the chapter spends its time on the machine
+that builds it.
 
 Run from the repository's root: ``python book/execute_notebooks.py`` (then ``jupyter-book build .``).
 """
@@ -28,6 +31,7 @@ import argparse
 import concurrent.futures
 import datetime
 import json
+import multiprocessing
 import os
 import sys
 import time
@@ -85,10 +89,24 @@ def start_order(paths: list[Path], cached: dict[Path, float | None], saved: dict
 
 
 def quick_mode_is_on() -> bool:
-    """Whether the chapters would run in quick mode (:func:`vaelib.quick_mode`; imported only when asked)."""
-    from vaelib.quick import quick_mode
+    """Whether the chapters, whose kernels inherit this environment, run in quick mode (:func:`vaelib.quick_mode`)."""
+    from vaelib.quick import quick_mode  # imports TensorFlow: the workers are spawned, not forked, after it
 
     return quick_mode()
+
+
+def pending_notebooks(cache, paths: list[Path], quick: bool) -> list[Path]:
+    """The notebooks of ``paths`` to execute: not in the cache, or cached from the other mode (or unknown)."""
+    pending = []
+    for path in paths:
+        try:
+            record = cache.match_cache_notebook(nbformat.read(path, as_version=4))
+        except KeyError:
+            pending.append(path)
+            continue
+        if record.data.get("quick") is not quick:
+            pending.append(path)
+    return pending
 
 
 def save_times(cache, paths: list[Path]) -> None:
@@ -138,8 +156,8 @@ def forget_timing(notebook: nbformat.NotebookNode) -> None:
         cell.get("metadata", {}).pop("execution", None)
 
 
-def execute(path: Path, timeout: int, allow_errors: bool) -> tuple[Path, float, str | None, list]:
-    """Execute one notebook in its folder and store it in the cache.
+def execute(path: Path, timeout: int, allow_errors: bool, quick: bool) -> tuple[Path, float, str | None, list]:
+    """Execute one notebook in its folder and store it in the cache, marked as run in quick mode or not.
 
     Returns its path, seconds, error (``None`` if it ran through) and :func:`cell_seconds`.
     """
@@ -158,7 +176,7 @@ def execute(path: Path, timeout: int, allow_errors: bool) -> tuple[Path, float, 
     if result.err is not None:
         return path, result.time, result.exc_string, cells
     cache.cache_notebook_bundle(
-        CacheBundleIn(notebook, str(path), data={"execution_seconds": result.time}),
+        CacheBundleIn(notebook, str(path), data={"execution_seconds": result.time, "quick": quick}),
         check_validity=False,
         overwrite=True,
     )
@@ -177,29 +195,30 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.threads < 1:
         parser.error("--jobs and --threads must be at least 1")
-    if args.save_times and quick_mode_is_on():
+    quick = quick_mode_is_on()
+    if args.save_times and quick:
         parser.error("--save-times saves a full build's times: run with VAELIB_QUICK=0")
     cache = get_cache(str(CACHE))
-    notebooks, pending = book_notebooks(), []
-    for path in notebooks:
-        try:
-            cache.match_cache_notebook(nbformat.read(path, as_version=4))
-        except KeyError:
-            pending.append(path)
+    notebooks = book_notebooks()
+    pending = pending_notebooks(cache, notebooks, quick)
     if args.save_times and len(pending) < len(notebooks):
         parser.error("--save-times needs a build that executes every chapter: remove _build first")
     if not pending:
-        print("every notebook is in the cache: nothing to execute")
+        print(f"every notebook is in the cache, executed in {'quick' if quick else 'full'} mode: nothing to execute")
         return 0
     pending = start_order(pending, {path: last_seconds(cache, path) for path in pending}, saved_seconds())
     # the kernels inherit these: TensorFlow reads them when it starts
     os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(args.threads)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up lines, from every kernel
     config = execution_config()
-    print(f"executing {len(pending)} notebooks, {args.jobs} at a time, {args.threads} TensorFlow thread(s) each")
+    print(
+        f"executing {len(pending)} notebooks in {'quick' if quick else 'full'} mode, {args.jobs} at a time,"
+        f" {args.threads} TensorFlow thread(s) each"
+    )
     started, failed = time.perf_counter(), []
-    with concurrent.futures.ProcessPoolExecutor(args.jobs) as pool:
-        futures = [pool.submit(execute, path, **config) for path in pending]
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=spawn) as pool:
+        futures = [pool.submit(execute, path, quick=quick, **config) for path in pending]
         for future in concurrent.futures.as_completed(futures):
             path, seconds, error, cells = future.result()
             print(f"{path.relative_to(ROOT)}: {seconds:.0f} s" + (" FAILED" if error else ""), flush=True)

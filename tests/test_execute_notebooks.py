@@ -30,7 +30,7 @@ def test_cell_seconds_are_the_kernels_times_slowest_first_with_markdown_cells_co
     assert execute_notebooks.cell_seconds(notebook) == [(3, 120.25, "train()"), (1, 1.5, "x = 1")]
 
 
-def test_a_chapter_is_cached_without_its_timing_records_and_its_cells_timed(tmp_path, monkeypatch):
+def test_a_chapter_is_cached_with_its_mode_without_its_timing_records_and_its_cells_timed(tmp_path, monkeypatch):
     monkeypatch.setattr(execute_notebooks, "CACHE", tmp_path / "cache")
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_code_cell("import time\ntime.sleep(0.5)"), nbformat.v4.new_code_cell("1 + 1")]
@@ -38,14 +38,20 @@ def test_a_chapter_is_cached_without_its_timing_records_and_its_cells_timed(tmp_
     path = tmp_path / "chapter.ipynb"
     nbformat.write(notebook, path)
 
-    _, seconds, error, cells = execute_notebooks.execute(path, timeout=60, allow_errors=False)
+    cache = get_cache(str(tmp_path / "cache"))
+    assert execute_notebooks.pending_notebooks(cache, [path], quick=True) == [path]  # not in the cache
+
+    _, seconds, error, cells = execute_notebooks.execute(path, timeout=60, allow_errors=False, quick=True)
 
     assert error is None
     assert [number for number, _, _ in cells] == [0, 1]
     assert 0.5 <= cells[0][1] <= seconds and cells[1][1] < 0.5
-    cached = get_cache(str(tmp_path / "cache")).get_cache_bundle(1).nb
+    cached = cache.get_cache_bundle(1).nb
     assert cached.cells[1].outputs[0]["data"]["text/plain"] == "2"
     assert all("execution" not in cell.metadata for cell in cached.cells)
+    # matched in the mode it ran in; a full build executes it again (jupyter-book would match it by code)
+    assert execute_notebooks.pending_notebooks(cache, [path], quick=True) == []
+    assert execute_notebooks.pending_notebooks(cache, [path], quick=False) == [path]
 
 
 def test_start_order_is_longest_first_by_the_caches_times_then_the_saved_ones_and_an_untimed_chapter_first():
