@@ -64,12 +64,13 @@ def execution_config() -> dict:
     return {"timeout": execute.get("timeout", 30), "allow_errors": execute.get("allow_errors", False)}
 
 
-def last_seconds(cache, path: Path) -> float | None:
-    """How long ``path`` took when last executed (any version of it, the longest), or ``None`` if never."""
-    seconds = [
-        record.data.get("execution_seconds") or 0.0 for record in cache.list_cache_records() if record.uri == str(path)
-    ]
-    return max(seconds) if seconds else None
+def cached_seconds(cache) -> dict[Path, float]:
+    """How long each notebook in the cache took when last executed (of its versions there, the longest)."""
+    seconds: dict[Path, float] = {}
+    for record in cache.list_cache_records():
+        path = Path(record.uri)
+        seconds[path] = max(seconds.get(path, 0.0), record.data.get("execution_seconds") or 0.0)
+    return seconds
 
 
 def saved_seconds() -> dict[str, float]:
@@ -77,11 +78,11 @@ def saved_seconds() -> dict[str, float]:
     return json.loads(TIMES.read_text())["seconds"] if TIMES.exists() else {}
 
 
-def start_order(paths: list[Path], cached: dict[Path, float | None], saved: dict[str, float]) -> list[Path]:
+def start_order(paths: list[Path], cached: dict[Path, float], saved: dict[str, float]) -> list[Path]:
     """``paths`` longest first: by ``cached`` time, else by ``saved`` time, and a chapter timed in neither first."""
 
     def seconds(path: Path) -> float:
-        if cached.get(path) is not None:
+        if path in cached:
             return cached[path]
         return saved.get(path.relative_to(ROOT).as_posix(), float("inf"))
 
@@ -109,22 +110,17 @@ def pending_notebooks(cache, paths: list[Path], quick: bool) -> list[Path]:
     return pending
 
 
-def save_times(cache, paths: list[Path]) -> None:
-    """Write ``TIMES``: each chapter's seconds in this build, with the machine, date and versions it ran on."""
-    import tensorflow as tf  # only here: the script itself runs no TensorFlow
-
-    import vaelib
-    from vaelib._machine import cpu_model, vector_extensions
+def save_times(seconds: dict[Path, float]) -> None:
+    """Write ``TIMES``: each chapter's seconds in this build, with the date, versions and machine it ran on."""
+    from vaelib._scripts import hardware, versions  # only here: the script itself runs no TensorFlow
 
     record = {
         "about": "seconds each chapter took in a full build (book/execute_notebooks.py --save-times): the order"
         " in which a build from a cold cache starts them, longest first",
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
-        "cpu": cpu_model(),
-        "vector_extensions": vector_extensions(),
-        "cores": os.cpu_count(),
-        "versions": {"vaelib": vaelib.__version__, "tensorflow": tf.__version__},
-        "seconds": {path.relative_to(ROOT).as_posix(): round(last_seconds(cache, path), 1) for path in paths},
+        "versions": versions(),
+        "hardware": hardware(),
+        "seconds": {path.relative_to(ROOT).as_posix(): round(t, 1) for path, t in sorted(seconds.items())},
     }
     TIMES.write_text(json.dumps(record, indent=2) + "\n")
 
@@ -206,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     if not pending:
         print(f"every notebook is in the cache, executed in {'quick' if quick else 'full'} mode: nothing to execute")
         return 0
-    pending = start_order(pending, {path: last_seconds(cache, path) for path in pending}, saved_seconds())
+    pending = start_order(pending, cached_seconds(cache), saved_seconds())
     # the kernels inherit these: TensorFlow reads them when it starts
     os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(args.threads)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up lines, from every kernel
@@ -215,12 +211,13 @@ def main(argv: list[str] | None = None) -> int:
         f"executing {len(pending)} notebooks in {'quick' if quick else 'full'} mode, {args.jobs} at a time,"
         f" {args.threads} TensorFlow thread(s) each"
     )
-    started, failed = time.perf_counter(), []
+    started, failed, executed = time.perf_counter(), [], {}
     spawn = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=spawn) as pool:
         futures = [pool.submit(execute, path, quick=quick, **config) for path in pending]
         for future in concurrent.futures.as_completed(futures):
             path, seconds, error, cells = future.result()
+            executed[path] = seconds
             print(f"{path.relative_to(ROOT)}: {seconds:.0f} s" + (" FAILED" if error else ""), flush=True)
             for number, cell_time, first_line in cells[:SLOWEST_CELLS]:
                 print(f"    cell {number:>2}: {cell_time:6.1f} s  {first_line[:70]}", flush=True)
@@ -231,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         return 1
     if args.save_times:
-        save_times(cache, notebooks)
+        save_times(executed)
         print(f"times saved in {TIMES.relative_to(ROOT)}")
     return 0
 

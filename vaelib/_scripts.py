@@ -27,6 +27,7 @@ __all__ = [
     "vector_extensions",
     "versions",
     "source",
+    "hardware",
     "run_record",
     "merge_curve_record",
     "script_arguments",
@@ -77,6 +78,16 @@ def source() -> dict[str, Any] | None:
 SOURCE = source()
 
 
+def hardware() -> dict[str, Any]:
+    """The machine a result was made on: CPU model, its vector extensions, cores, and whether a GPU was seen."""
+    return {
+        "cpu": cpu_model(),
+        "vector_extensions": vector_extensions(),
+        "cores": os.cpu_count(),
+        "gpu": bool(tf.config.list_physical_devices("GPU")),
+    }
+
+
 def run_record(seed: int, seconds: float, **extra: Any) -> dict[str, Any]:
     """What every results file records: command, seed, versions (and the source's commit), hardware, wall time."""
     return {
@@ -84,12 +95,7 @@ def run_record(seed: int, seconds: float, **extra: Any) -> dict[str, Any]:
         "seed": seed,
         "versions": versions(),
         "source": SOURCE,
-        "hardware": {
-            "cpu": cpu_model(),
-            "vector_extensions": vector_extensions(),
-            "cores": os.cpu_count(),
-            "gpu": bool(tf.config.list_physical_devices("GPU")),
-        },
+        "hardware": hardware(),
         "wall_seconds": round(seconds, 1),
         **extra,
     }
