@@ -20,7 +20,12 @@ kept to show the spread):
   the share of kernel time spent in convolutions (forward, and both backward passes) bounds what any
   change outside the convolutions can gain: with the same convolutions, vaelib's step cannot be
   shorter than the reference's convolution time, so its ratio cannot exceed 1 / (reference's share).
-- ``same_results``: the test ELBO after 5 epochs with vaelib's fast defaults and with them off, same seed.
+- ``same_results``: the test ELBO after 5 epochs with vaelib's fast settings and with them off, same seed.
+- ``first_fit``: what a reader waits for first: building the 784-500-20 model, compiling it with its defaults
+  and one ``fit`` of 256 images, each in a fresh process, against a plain Keras autoencoder of the same size
+  (784-500-20-500-784, binary cross-entropy) doing the same, alternating.
+- ``xla_break_even``: where ``compile(jit_compile="auto")`` starts paying for XLA: the extra time of XLA's
+  first call (compiling) over the saving per step, both measured on the MLP in this process, in steps.
 - ``log_likelihood``: ``vaelib.log_likelihood`` with k = 5000 on the 10,000 test images for a
   784-200-200-50 model, with its wall time and the peak resident memory of a process that does only that;
   then, in the same process, its decoding in slices against decoding each call's 20,000 draws at once
@@ -69,7 +74,7 @@ def training_data(tiny: bool) -> np.ndarray:
 
 def batches(x: np.ndarray) -> tuple[tf.data.Dataset, int]:
     """A fresh dynamically binarised pipeline of full batches of ``x``, and how many examples it yields."""
-    return vaelib.make_dataset(x, batch_size=BATCH, drop_remainder=True), (len(x) // BATCH) * BATCH
+    return vaelib.make_dataset(x, "bernoulli", batch_size=BATCH, drop_remainder=True), (len(x) // BATCH) * BATCH
 
 
 def side_by_side(reference_epoch, vaelib_epoch, epochs: int, examples: int) -> tuple[float, float, list[float]]:
@@ -183,7 +188,7 @@ def mlp_case(x: np.ndarray, epochs: int) -> dict:
             reference.step(batch)
 
     keras.utils.set_random_seed(0)
-    model = compiled(vaelib.VAE.mlp())
+    model = compiled(vaelib.VAE.mlp(), jit_compile=True)  # what "auto" picks for a long run
     ref, ours, ratios = side_by_side(reference_epoch, fit_epoch(model, dataset), epochs, examples)
     return speed_result("mlp", "plain TF tf.function step", ref, ours, ratios)
 
@@ -270,7 +275,7 @@ def mlp_profile_case(x: np.ndarray, rounds: int) -> dict:
     keras.utils.set_random_seed(0)
     reference = PlainTFVAE()
     model = vaelib.VAE.mlp()
-    model.compile(optimizer="adam", seed=0)
+    model.compile(optimizer="adam", seed=0, jit_compile=True)
     kernels = [v for v in model.trainable_variables if len(v.shape) == 2]
 
     def reference_grads():
@@ -307,7 +312,7 @@ def mlp_profile_case(x: np.ndarray, rounds: int) -> dict:
     fit_models = {}
     for loop in (True, False):
         fit_models[loop] = vaelib.VAE.mlp()
-        fit_models[loop].compile(optimizer="adam", seed=0, compiled_loop=loop)
+        fit_models[loop].compile(optimizer="adam", seed=0, compiled_loop=loop, jit_compile=True)
     made_in_advance = tf.data.Dataset.from_tensor_slices(np.stack([b.numpy() for b in epoch])).cache()
     pipeline = lambda: [None for _ in epoch]  # noqa: E731
     loops = median_ms(
@@ -450,7 +455,7 @@ def convolution_share(seconds: collections.Counter) -> float:
 
 
 def conv_profile_case(x: np.ndarray, steps: int) -> dict:
-    dataset = vaelib.make_dataset(x[: steps * BATCH], batch_size=BATCH, drop_remainder=True)
+    dataset = vaelib.make_dataset(x[: steps * BATCH], "bernoulli", batch_size=BATCH, drop_remainder=True)
     reference, model = conv_models()
     out = {"case": "conv_profile", "steps": steps}
     for label, train in (("reference", fit_epoch(reference, dataset)), ("vaelib", fit_epoch(model, dataset))):
@@ -473,12 +478,84 @@ def same_results_case(x: np.ndarray, epochs: int) -> dict:
     x_test = vaelib.fixed_binarize(x_test[:2000])
     dataset, _ = batches(x)
     out = {"case": "same_results", "epochs": epochs}
-    for label, options in (("fast", {}), ("plain", {"jit_compile": False, "steps_per_execution": 1})):
+    for label, options in (
+        ("fast", {"jit_compile": True}),
+        ("plain", {"jit_compile": False, "steps_per_execution": 1}),
+    ):
         keras.utils.set_random_seed(0)
         model = vaelib.VAE.mlp()
         model.compile(optimizer="adam", **options)
         model.fit(dataset, epochs=epochs, verbose=0)
         out[f"{label}_test_elbo"] = float(np.mean(vaelib.elbo(model, x_test, seed=0)))
+    return out
+
+
+# ----------------------------------------------------------------------------- first fit
+FIRST_FIT = """
+import os, time
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+start = time.perf_counter()
+import keras, numpy as np
+import vaelib
+imported = time.perf_counter()
+x = (np.random.default_rng(0).random((256, 28, 28)) > 0.5).astype("float32")
+keras.utils.set_random_seed(0)
+if {plain}:
+    layers = keras.layers
+    model = keras.Sequential([keras.Input((28, 28)), layers.Flatten(), layers.Dense(500, "tanh"), layers.Dense(20),
+                              layers.Dense(500, "tanh"), layers.Dense(784), layers.Reshape((28, 28))])
+    model.compile("adam", keras.losses.BinaryCrossentropy(from_logits=True))
+    model.fit(x, x, batch_size=100, epochs=1, verbose=0)
+else:
+    model = vaelib.VAE.mlp()
+    model.compile()
+    model.fit(x, batch_size=100, epochs=1, verbose=0)
+print(time.perf_counter() - imported)
+"""
+
+
+def first_fit_case(rounds: int) -> dict:
+    """Seconds from a built, compiled model to the end of its first ``fit`` of 256 images, in fresh processes.
+
+    Each round runs the plain Keras autoencoder and vaelib's model, one after the other, each in a new
+    Python process (so that neither finds the other's traced functions); the time excludes the imports.
+    """
+    times: dict[str, list[float]] = {"plain": [], "vaelib": []}
+    for _ in range(rounds):
+        for label in times:
+            code = FIRST_FIT.format(plain=label == "plain")
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+            times[label].append(float(out.stdout.strip().splitlines()[-1]))
+    plain, ours = (float(np.median(times[label])) for label in ("plain", "vaelib"))
+    return {"case": "first_fit", "rounds": rounds, "plain_seconds": plain, "vaelib_seconds": ours,
+            "seconds": times, "ratio": ours / plain}  # fmt: skip
+
+
+def xla_break_even_case(x: np.ndarray, epochs: int) -> dict:
+    """Steps after which XLA pays on the MLP: its first call's extra time over its saving per step.
+
+    For XLA off and on, a fresh model's first ``fit`` of 20 steps (tracing, and compiling with XLA), then
+    ``epochs`` whole epochs, of which the fastest gives the time per step.
+    """
+    dataset, examples = batches(x)
+    out: dict = {"case": "xla_break_even", "epochs": epochs}
+    for xla in (False, True):
+        keras.utils.set_random_seed(0)
+        model = compiled(vaelib.VAE.mlp(), jit_compile=xla)
+        start = time.perf_counter()
+        model.fit(dataset.take(20), epochs=1, verbose=0)
+        first = time.perf_counter() - start
+        per_step = []
+        for _ in range(epochs):
+            start = time.perf_counter()
+            model.fit(dataset, epochs=1, verbose=0)
+            per_step.append((time.perf_counter() - start) / (examples // BATCH))
+        label = "xla" if xla else "no_xla"
+        out[f"{label}_first_seconds"], out[f"{label}_ms_per_step"] = first, 1e3 * min(per_step)
+    saving = out["no_xla_ms_per_step"] - out["xla_ms_per_step"]
+    extra = out["xla_first_seconds"] - out["no_xla_first_seconds"]
+    out["break_even_steps"] = 1e3 * extra / saving if saving > 0 else None
+    out["xla_min_steps"] = vaelib.model.XLA_MIN_STEPS
     return out
 
 
@@ -538,6 +615,19 @@ def summary(r: dict) -> str:
             f"{r['case']:>5}: vaelib {r['vaelib_ex_s']:8.0f} ex/s, {r['reference']} {r['reference_ex_s']:8.0f} ex/s,"
             f" ratio {r['ratio']:.2f} (epoch pairs {min(spread):.2f}-{max(spread):.2f},"
             f" median {float(np.median(spread)):.2f})"
+        )
+    if r["case"] == "first_fit":
+        return (
+            f"first fit: vaelib {r['vaelib_seconds']:.2f} s, plain Keras autoencoder {r['plain_seconds']:.2f} s"
+            f" (median of {r['rounds']} fresh processes each), ratio {r['ratio']:.2f} (goal: at most 2.5)"
+        )
+    if r["case"] == "xla_break_even":
+        even = r["break_even_steps"]
+        return (
+            f"XLA on the MLP: first 20 steps {r['no_xla_first_seconds']:.1f} s without, {r['xla_first_seconds']:.1f} s"
+            f" with; {r['no_xla_ms_per_step']:.2f} against {r['xla_ms_per_step']:.2f} ms a step; pays after"
+            f" {'never' if even is None else f'{even:.0f}'} steps (jit_compile='auto' turns it on from"
+            f" {r['xla_min_steps']})"
         )
     if r["case"] == "mlp_profile":
         lines = [
@@ -639,6 +729,20 @@ def markdown_table(record: dict) -> str:
                 f" {r['products_floor_ms']:.1f} ms | plain step without XLA: {ms['reference_step_no_xla']:.1f} ms |"
                 f" at most {physical_limit(r):.1f} |"
             )
+        elif r["case"] == "first_fit":
+            rows.append(
+                f"| first `fit` of 256 images on a new 784-500-20 model, fresh process (median of {r['rounds']}) |"
+                f" {r['vaelib_seconds']:.2f} s | plain Keras autoencoder: {r['plain_seconds']:.2f} s |"
+                f" {r['ratio']:.2f} (goal at most 2.5) |"
+            )
+        elif r["case"] == "xla_break_even":
+            even = r["break_even_steps"]
+            rows.append(
+                f"| MLP: steps after which XLA pays (its compilation over its saving per step) |"
+                f" {r['xla_ms_per_step']:.2f} ms a step with XLA, first 20 steps {r['xla_first_seconds']:.1f} s |"
+                f" without: {r['no_xla_ms_per_step']:.2f} ms, {r['no_xla_first_seconds']:.1f} s |"
+                f" {'never' if even is None else f'{even:.0f} steps'} |"
+            )
         elif r["case"] == "conv_profile":
             rows.append(
                 f"| conv: the most any change outside the convolutions could give |"
@@ -682,7 +786,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--cases",
-        default="mlp,mlp_profile,conv,conv_xla,conv_profile,same_results,log_likelihood",
+        default="first_fit,xla_break_even,mlp,mlp_profile,conv,conv_xla,conv_profile,same_results,log_likelihood",
         help="comma-separated cases to run",
     )
     parser.add_argument(
@@ -697,6 +801,8 @@ def main(argv: list[str] | None = None) -> int:
     epochs = 1 if args.tiny else args.epochs
     tiny = args.tiny
     runs = {
+        "first_fit": lambda: first_fit_case(1 if tiny else 5),
+        "xla_break_even": lambda: xla_break_even_case(x, 1 if tiny else 3),
         "mlp": lambda: mlp_case(x, 2 * epochs),  # its epochs are short: twice as many, for a steadier ratio
         "mlp_profile": lambda: mlp_profile_case(x, 3 if tiny else 15),
         "conv": lambda: conv_case(x, epochs),

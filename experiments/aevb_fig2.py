@@ -4,13 +4,12 @@
     python experiments/aevb_fig2.py --methods wake_sleep --latent-dims 3,200   # some of them
     python experiments/aevb_fig2.py --threads 1 &  python experiments/aevb_fig2.py --threads 1   # both cores
 
-Each curve trains in ``runs/aevb_fig2/nz<N_z>`` (AEVB) or ``runs/aevb_fig2/wake_sleep_nz<N_z>`` and
-resumes there if killed. A curve whose folder another process holds is skipped, so processes started
-side by side share the curves out. When a curve is done, the results of every finished curve are written
-to ``results/aevb_fig2.csv`` (columns ``method, n_z, samples, train_bound, test_bound``, nats per datapoint)
-and ``results/aevb_fig2.json`` (how each curve was made, by method and N_z: command, seed, step size,
-versions, hardware, wall time). ``experiments/manifolds.py`` draws prior samples from the trained AEVB
-models in ``runs/aevb_fig2``.
+Each curve trains in ``runs/aevb_fig2/<method>_nz<N_z>`` and resumes there if killed. A curve whose folder
+another process holds is skipped, so processes started side by side share the curves out. When a curve is
+done, the results of every finished curve are written to ``results/aevb_fig2.csv`` (columns ``method, n_z,
+samples, train_bound, test_bound``, nats per datapoint) and ``results/aevb_fig2.json`` (how each curve was
+made, by method and N_z: command, seed, step size, versions, hardware, wall time).
+``experiments/manifolds.py`` draws prior samples from the trained AEVB models in ``runs/aevb_fig2``.
 """
 
 import argparse
@@ -21,20 +20,15 @@ from pathlib import Path
 import vaelib
 from vaelib._files import locked, write_csv_atomically, write_json_atomically
 from vaelib._scripts import choices, merge_curve_record, run_record, script_arguments, use_threads
-from vaelib.reproduce import FIG2_LATENT_DIMS, FIG2_METHODS, aevb_curve, fig2_run_folder
+from vaelib.paper.experiments import FIG2_LATENT_DIMS, FIG2_METHODS, aevb_curve, fig2_run_folder
 from vaelib.training import RunInUse
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def read_records(path: Path) -> dict:
-    """The records by method, then N_z; a file from before wake-sleep (keyed by N_z alone) holds AEVB's."""
-    if not path.exists():
-        return {}
-    records = json.loads(path.read_text())
-    if records and all(key.isdigit() for key in records):
-        records = {"aevb": records}
-    return records
+    """The records by method, then N_z."""
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def main() -> None:
@@ -77,8 +71,8 @@ def write_results(
         seed,
         seconds,
         training_seconds=rows[-1]["seconds"],
-        step_size=state["step_size"],
-        step_size_scores=state["step_size_scores"],
+        step_size=state["notes"]["step_size"],
+        step_size_scores=state["notes"]["step_size_scores"],
         rows=rows,
     )
     records = merge_curve_record(read_records(record_path), method, n_z, record, FIG2_METHODS)

@@ -22,7 +22,7 @@ import keras
 import vaelib
 from vaelib._files import write_csv_atomically, write_json_atomically
 from vaelib._scripts import run_record, script_arguments, use_threads
-from vaelib.reproduce import FIG2_LATENT_DIMS, FIG2_METHODS, fig2_run_folder
+from vaelib.paper.experiments import FIG2_LATENT_DIMS, FIG2_METHODS, fig2_run_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 ACTIVE = 0.01  # nats: a dimension whose rate is above this carries information about x

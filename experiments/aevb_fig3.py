@@ -26,7 +26,7 @@ from pathlib import Path
 import vaelib
 from vaelib._files import locked, write_csv_atomically, write_json_atomically
 from vaelib._scripts import choices, merge_curve_record, run_record, script_arguments, use_threads
-from vaelib.reproduce import FIG3_METHODS, FIG3_TRAIN_SIZES, figure3_curve
+from vaelib.paper.experiments import FIG3_METHODS, FIG3_TRAIN_SIZES, figure3_curve
 from vaelib.training import RunInUse
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ Figure 3's curves estimate log p(x) on 100 training and 100 test images at every
 by tens of nats, so a mean over 100 of them is uncertain by several nats, and a training-set mean and a
 test-set mean (other images) cannot be compared to better than that. For every finished curve of
 ``runs/aevb_fig3``, this measures the model after its last training sample with the same estimator
-(``vaelib.reproduce.marginal_likelihoods``, the curve's L and seed) on the first ``--images`` test images
+(``vaelib.paper.marginal_likelihoods``, the curve's L and seed) on the first ``--images`` test images
 and the first ``--images`` images of its training set (all of them if it has fewer), binarised once with
 the seed. The curve's 100 evaluation images are the first 100 of these, with the same estimates. The
 methods are measured on the same images, so they can be compared image by image.
@@ -30,7 +30,7 @@ import numpy as np
 import vaelib
 from vaelib._files import locked, save_npz_atomically, write_csv_atomically, write_json_atomically
 from vaelib._scripts import choices, run_record, script_arguments, use_threads
-from vaelib.reproduce import ESTIMATOR_BURNIN, FIG3_METHODS, FIG3_TRAIN_SIZES, marginal_likelihoods
+from vaelib.paper.experiments import ESTIMATOR_BURNIN, FIG3_METHODS, FIG3_TRAIN_SIZES, marginal_likelihoods
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ["method", "n_train", "split", "images", "mean", "stderr"]
@@ -38,14 +38,15 @@ NUM_BURNIN = ESTIMATOR_BURNIN  # HMC transitions before the estimator's draws, a
 
 
 def finished_curve(run_dir: Path) -> dict | None:
-    """The state of a finished curve in ``run_dir`` (its model saved after its last point), else ``None``."""
+    """A finished curve in ``run_dir`` (its model saved after its last point): its settings and ``samples``."""
     state_file, model_file = run_dir / "state.json", run_dir / "model.keras"
     if not (state_file.exists() and model_file.exists()):
         return None
     state = json.loads(state_file.read_text())
-    if not state["rows"] or state["rows"][-1]["samples"] != state["samples"]:
+    samples = state["steps"] * 100  # minibatches of 100
+    if not state["rows"] or state["rows"][-1]["samples"] != samples:
         return None  # trained on past its last point: the saved model is not the curve's last
-    return state
+    return {**json.loads((run_dir / "config.json").read_text()), "samples": samples}
 
 
 def write_results(results: Path, estimates: dict[str, np.ndarray], key: str, record: dict) -> None:

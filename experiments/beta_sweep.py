@@ -17,7 +17,7 @@ import numpy as np
 import vaelib
 from vaelib._files import save_npz_atomically, write_csv_atomically, write_json_atomically
 from vaelib._scripts import run_record, script_arguments, use_threads
-from vaelib.reproduce import beta_sweep
+from vaelib.paper.experiments import beta_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 BETAS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)

@@ -17,9 +17,7 @@ or (``--schedule cosine``) a cosine over ``--epochs`` passes, which ends when th
 budget is spent; the record says which, and how many passes were trained. A run may be continued in
 several sittings (each stops cleanly when ``--minutes`` of training in all are done): the record lists
 every sitting's passes, training time, command, commit, versions and hardware under ``sessions``. It is
-rewritten after every pass, so a sitting that is killed keeps its passes recorded (``ended: killed``);
-passes no sitting recorded, such as those of a sitting killed before records were kept current, get a
-sitting of their own with only their passes and training time.
+rewritten after every pass, so a sitting that is killed keeps its passes recorded (``ended: killed``).
 
 ``evaluate`` measures every trained model on the 10,000 test images, binarised once with seed 0, and
 writes ``results/<name>.csv`` (columns ``model, objective, k, test_log_likelihood, train_minutes``),
@@ -48,11 +46,11 @@ import numpy as np
 import vaelib
 from vaelib._files import save_model_atomically, save_npz_atomically, write_csv_atomically, write_json_atomically
 from vaelib._scripts import run_record, script_arguments, use_threads
-from vaelib.reproduce import LEARNING_RATE_SCHEDULES, reference_model, train_for
+from vaelib.paper.experiments import LEARNING_RATE_SCHEDULES, reference_model, train_for
 from vaelib.training import read_state
 
 ROOT = Path(__file__).resolve().parents[1]
-OBJECTIVES = {"elbo": ("elbo", 1), "iwae5": ("iwae", 5), "iwae50": ("iwae", 50)}
+OBJECTIVES = {"elbo": vaelib.ELBO(), "iwae5": vaelib.IWAE(5), "iwae50": vaelib.IWAE(50)}
 EVALUATION_SAMPLES = (1, 5, 50, 500, 5000)
 KEEP = (1, 3, 10, 30, 100, 300, 1000, 3000)  # passes after which training keeps the model
 SNAPSHOT_SAMPLES = (1, 5, 50, 500, 5000)  # the k of L^IW_k measured on every kept model
@@ -85,12 +83,11 @@ def main() -> None:
     if args.command == "train":
         if args.objective is None:
             parser.error("train needs an objective: " + ", ".join(OBJECTIVES))
-        objective, k = OBJECTIVES[args.objective]
         keras.utils.set_random_seed(args.seed)
-        model = reference_model(objective, k)
+        model = reference_model(OBJECTIVES[args.objective])
         keep = [int(v) for v in args.keep.split(",")]
         run_dir = args.runs / args.objective
-        before = read_state(run_dir, {"epochs": int, "seconds": float})  # None: a new run
+        before = read_state(run_dir)  # None: a new run
         sessions = earlier_sessions(run_dir, before)
 
         def record_sitting(state: dict, finished: bool = False) -> None:
@@ -184,7 +181,7 @@ def measure_snapshots(
         state_path = runs / objective / "state.json"
         if not state_path.exists():
             continue
-        kept = json.loads(state_path.read_text()).get("snapshots", {})
+        kept = json.loads(state_path.read_text())["notes"].get("snapshots", {})
         for epoch, seconds in kept.items():
             folder = runs / objective / "snapshots"
             measured = folder / f"epoch{int(epoch):05d}.measured.npz"
@@ -232,32 +229,15 @@ def earlier_sessions(run_dir: Path, before: dict | None) -> list[dict]:
     """The sittings record.json lists before this one, closed up to the run's state ``before``.
 
     A sitting killed after it recorded a pass is still marked ``running``: its passes and training time
-    are set to those of the last checkpoint, and it is marked ``ended: killed``. Passes the checkpoint holds
-    beyond every recorded sitting (trained by a sitting killed before it recorded anything, or by code
-    from before sittings were recorded as they went) get a sitting of their own, with their passes and
-    training time but no command, commit or hardware, which were not recorded.
+    are set to those of the last checkpoint, and it is marked ``ended: killed``.
     """
     path = run_dir / "record.json"
-    previous = json.loads(path.read_text()) if path.exists() else {}
-    sessions = previous.get("sessions", [])
-    if sessions and "source" not in sessions[-1]:  # recorded before sessions named their commit
-        sessions[-1]["source"] = previous.get("source")  # the record's own: the last sitting's
-    if before is None:
-        return sessions
-    if sessions and sessions[-1].pop("running", False):
+    sessions = json.loads(path.read_text()).get("sessions", []) if path.exists() else []
+    if before is not None and sessions and sessions[-1].pop("running", False):
         others = sum(s.get("training_seconds", 0.0) for s in sessions[:-1])
         sessions[-1]["epochs"][1] = before["epochs"]
         sessions[-1]["training_seconds"] = round(before["seconds"] - others, 2)
         sessions[-1]["ended"] = "killed: passes and training time are those of its last checkpoint"
-    recorded = sessions[-1]["epochs"][1] if sessions else 0
-    if recorded < before["epochs"] and all("training_seconds" in s for s in sessions):
-        sessions.append(
-            {
-                "epochs": [recorded, before["epochs"]],
-                "training_seconds": round(before["seconds"] - sum(s["training_seconds"] for s in sessions), 2),
-                "ended": "killed before it recorded anything: its command, commit and hardware are not known",
-            }
-        )
     return sessions
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import vaelib
 from vaelib._files import save_npz_atomically, write_json_atomically
 from vaelib._scripts import run_record, script_arguments, use_threads
-from vaelib.reproduce import aevb_curve, fig2_run_folder
+from vaelib.paper.experiments import aevb_curve, fig2_run_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 LATENT_DIMS = (2, 5, 10, 20)

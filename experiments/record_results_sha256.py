@@ -4,7 +4,7 @@
 
 Run it after an experiment script has changed ``results/``, and raise ``vaelib.__version__``: a
 released version downloads its results files from the repository's tag ``v<version>`` and checks each
-against the hash recorded here, so the files of a tag must never change (``tests/test_reproduce.py``
+against the hash recorded here, so the files of a tag must never change (``tests/test_paper.py``
 checks that the table matches ``results/``).
 """
 

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import vaelib
-from vaelib.networks import build_decoder, build_encoder
+from vaelib import networks
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,8 @@ ESTIMATORS = {
     "log_likelihood": lambda m, x, seed: vaelib.log_likelihood(m, x, num_samples=3, seed=seed),
     "hmc_log_likelihood": lambda m, x, seed: vaelib.hmc_log_likelihood(m, x, num_samples=3, num_burnin=2, seed=seed),
     "dynamic_binarize": lambda m, x, seed: vaelib.dynamic_binarize(np.full_like(x, 0.5), seed=seed),
+    "reparameterized_sample": lambda m, x, seed: vaelib.reparameterized_sample(m.encode(x), 2, seed=seed),
+    "monte_carlo_kl": lambda m, x, seed: vaelib.monte_carlo_kl(*m.encoder_outputs(x), num_samples=2, seed=seed),
     "sample": lambda m, x, seed: m.sample(3, seed=seed, mean=False),
 }
 
@@ -50,7 +52,7 @@ def test_every_estimator_takes_the_same_seeds_and_defaults_to_fresh_randomness(n
 
 
 def test_what_defines_data_or_a_run_defaults_to_seed_zero():
-    for function in (vaelib.fixed_binarize, vaelib.make_dataset, vaelib.data.make_stream, vaelib.train):
+    for function in (vaelib.fixed_binarize, vaelib.make_dataset, vaelib.make_stream, vaelib.train):
         assert inspect.signature(function).parameters["seed"].default == 0, function.__name__
     grey = np.full((4, 5), 0.5, np.float32)
     np.testing.assert_array_equal(vaelib.fixed_binarize(grey), vaelib.fixed_binarize(grey, seed=0))
@@ -68,10 +70,12 @@ def test_differentiable_results_are_tensors_and_chunked_ones_arrays(model, x):
 
 
 def test_the_shape_of_a_data_point_is_called_data_shape_everywhere():
-    models = (vaelib.EncoderDecoder, vaelib.VAE.mlp, vaelib.VAE.conv, vaelib.Autoencoder.mlp)
-    for function in (*models, build_encoder, build_decoder):
+    factories = (vaelib.VAE.mlp, vaelib.VAE.conv, vaelib.Autoencoder.mlp, vaelib.Autoencoder.conv)
+    builders = (networks.mlp_encoder, networks.mlp_decoder, networks.conv_encoder, networks.conv_decoder)
+    for function in (*factories, *builders):
         parameters = inspect.signature(function).parameters
         assert "data_shape" in parameters and "input_shape" not in parameters, function
+    assert vaelib.VAE.mlp().data_shape == (28, 28)  # and the model reads it off its networks
 
 
 def test_autoencoder_and_vae_are_siblings_and_the_bounds_refuse_an_autoencoder(x):
@@ -87,5 +91,5 @@ def test_autoencoder_and_vae_are_siblings_and_the_bounds_refuse_an_autoencoder(x
     ):
         with pytest.raises(TypeError, match="autoencoder|point mass|distribution|generative model"):
             bound()
-    with pytest.raises(TypeError, match="num_samples"):
-        autoencoder.compile(num_samples=2)
+    with pytest.raises(TypeError, match="objective"):
+        autoencoder.compile(objective=vaelib.ELBO())

@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 import vaelib
+from vaelib import make_stream
 from vaelib.compiled_loop import compiled_train_function, runs_compiled_loop
-from vaelib.data import make_stream
 
 # 1,030 images: 11 minibatches of 100 a pass, the last one of 30, so the epochs do not split into
 # whole calls of 4 steps and every call that meets the small minibatch trains on two sizes.
@@ -23,7 +23,9 @@ def images(mnist):
 def small_model(compiled_loop: bool) -> vaelib.VAE:
     keras.utils.set_random_seed(0)
     model = vaelib.VAE.mlp(latent_dim=4, hidden_units=(32,))
-    model.compile(optimizer="adam", seed=3, steps_per_execution=STEPS_PER_CALL, compiled_loop=compiled_loop)
+    model.compile(
+        optimizer="adam", seed=3, steps_per_execution=STEPS_PER_CALL, compiled_loop=compiled_loop, jit_compile=True
+    )
     return model
 
 
@@ -38,9 +40,9 @@ def trained(compiled_loop: bool, data, **fit_args) -> tuple[vaelib.VAE, dict, li
 
 DATA = {
     # a finite, reshuffled dataset whose passes end in a small minibatch
-    "dataset": (lambda x: vaelib.make_dataset(x, batch_size=100, seed=1), {"epochs": 3}),
+    "dataset": (lambda x: vaelib.make_dataset(x, "bernoulli", batch_size=100, seed=1), {"epochs": 3}),
     # an endless stream cut into epochs of 7 steps (so the calls run past the epochs' ends, as Keras's do)
-    "stream": (lambda x: make_stream(x, 100, "dynamic", seed=1), {"epochs": 3, "steps_per_epoch": 7}),
+    "stream": (lambda x: make_stream(x, "bernoulli", 100, "dynamic", seed=1), {"epochs": 3, "steps_per_epoch": 7}),
     # an array: Keras makes the dataset
     "array": (lambda x: x, {"epochs": 2, "batch_size": 64}),
 }
@@ -72,7 +74,7 @@ def test_the_compiled_loop_trains_datasets_itself_and_leaves_other_input_to_kera
         return keras_function(iterator)
 
     model.train_function = compiled_train_function(model, fallback=fallback)
-    model.fit(vaelib.make_dataset(images, batch_size=100, seed=1), epochs=2, verbose=0)
+    model.fit(vaelib.make_dataset(images, "bernoulli", batch_size=100, seed=1), epochs=2, verbose=0)
     assert handed_over == [] and int(model.optimizer.iterations) == 2 * 11
     logs = model.train_on_batch(images[:100], return_dict=True)
     assert len(handed_over) == 1 and not isinstance(handed_over[0], tf.data.Iterator)
@@ -82,7 +84,7 @@ def test_the_compiled_loop_trains_datasets_itself_and_leaves_other_input_to_kera
 def test_the_compiled_loop_stops_when_the_data_run_out(images):
     model = small_model(True)
     model.make_train_function()
-    iterator = iter(vaelib.make_dataset(images[:250], batch_size=100, shuffle=False))
+    iterator = iter(vaelib.make_dataset(images[:250], "bernoulli", batch_size=100, shuffle=False))
     model.train_function(iterator)  # 100, 100, then 50: three steps in one call (two segments)
     assert int(model.optimizer.iterations) == 3
     with pytest.raises(StopIteration):
@@ -95,10 +97,11 @@ def test_compiled_loop_is_used_only_with_xla_and_several_steps_per_call():
         built.compile(optimizer="adam", **options)
         return built
 
-    assert runs_compiled_loop(model())  # the MLP's defaults: XLA, 20 steps a call
-    assert not runs_compiled_loop(model(compiled_loop=False))
+    assert runs_compiled_loop(model(jit_compile=True))  # with XLA, at 20 steps a call by default
+    assert not runs_compiled_loop(model())  # XLA, by default, only once a fit is long: see test_model
+    assert not runs_compiled_loop(model(jit_compile=True, compiled_loop=False))
     assert not runs_compiled_loop(model(jit_compile=False))
-    assert not runs_compiled_loop(model(steps_per_execution=1))
+    assert not runs_compiled_loop(model(jit_compile=True, steps_per_execution=1))
     assert not runs_compiled_loop(model(run_eagerly=True, jit_compile=False))
     conv = vaelib.VAE.conv(latent_dim=2, filters=(4, 8), hidden_units=(8,))
     conv.compile(optimizer="adam", jit_compile=True)  # XLA compiles convolutions in a loop badly: Keras's loop

@@ -94,7 +94,7 @@ def test_corrupt_file_is_reported(tmp_path, monkeypatch):
 
 def test_dynamic_binarisation_draws_afresh_every_epoch():
     x = np.random.default_rng(0).random((2000, 28, 28)).astype(np.float32)
-    ds = vaelib.make_dataset(x, batch_size=500, shuffle=False, seed=1)
+    ds = vaelib.make_dataset(x, "bernoulli", batch_size=500, shuffle=False, seed=1)
     first, second = (np.concatenate([b.numpy() for b in ds]) for _ in range(2))
     assert set(np.unique(first)) == {0.0, 1.0}
     assert (first != second).mean() > 0.2  # pixels with p in (0, 1) flip between epochs
@@ -107,19 +107,19 @@ def test_fixed_binarisation_is_reproducible():
     x = np.random.default_rng(0).random((10, 28, 28)).astype(np.float32)
     np.testing.assert_array_equal(vaelib.fixed_binarize(x, 3), vaelib.fixed_binarize(x, 3))
     assert (vaelib.fixed_binarize(x, 3) != vaelib.fixed_binarize(x, 4)).any()
-    ds = vaelib.make_dataset(x, batch_size=4, binarize="fixed", shuffle=False, seed=3)
+    ds = vaelib.make_dataset(x, "bernoulli", batch_size=4, binarize="fixed", shuffle=False, seed=3)
     np.testing.assert_array_equal(np.concatenate([b.numpy() for b in ds]), vaelib.fixed_binarize(x, 3))
 
 
 def test_pipeline_bad_input():
     with pytest.raises(TypeError, match="255"):
-        vaelib.make_dataset(np.zeros((4, 28, 28), np.uint8))
+        vaelib.make_dataset(np.zeros((4, 28, 28), np.uint8), "bernoulli")
     with pytest.raises(ValueError, match="non-empty"):
-        vaelib.make_dataset(np.zeros((0, 28, 28), np.float32))
+        vaelib.make_dataset(np.zeros((0, 28, 28), np.float32), "bernoulli")
     with pytest.raises(ValueError, match="batch_size"):
-        vaelib.make_dataset(np.zeros((4, 28, 28), np.float32), batch_size=0)
+        vaelib.make_dataset(np.zeros((4, 28, 28), np.float32), "bernoulli", batch_size=0)
     with pytest.raises(ValueError, match="binarize"):
-        vaelib.make_dataset(np.zeros((4, 28, 28), np.float32), binarize="otsu")
+        vaelib.make_dataset(np.zeros((4, 28, 28), np.float32), "bernoulli", binarize="otsu")
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         vaelib.fixed_binarize(np.full((2, 2), 3.0))
 
@@ -144,8 +144,8 @@ def test_download_goes_through_keras_checked_download_into_its_cache(tmp_path, m
 
 def test_a_stream_with_index_names_each_batch_s_rows():
     x = np.random.default_rng(0).random((25, 4, 4)).astype(np.float32)
-    plain = [b.numpy() for b in vaelib.data.make_stream(x, 10, binarize=None, seed=3).take(5)]
-    indexed = list(vaelib.data.make_stream(x, 10, binarize=None, seed=3, with_index=True).take(5))
+    plain = [b.numpy() for b in vaelib.make_stream(x, "bernoulli", 10, binarize=None, seed=3).take(5)]
+    indexed = list(vaelib.make_stream(x, "bernoulli", 10, binarize=None, seed=3, with_index=True).take(5))
     for batch, (same, index) in zip(plain, indexed):
         np.testing.assert_array_equal(batch, same.numpy())  # the same batches, in the same order
         np.testing.assert_array_equal(same.numpy(), x[index.numpy()])  # and the index says where they are

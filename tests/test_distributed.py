@@ -29,7 +29,7 @@ with strategy.scope():
     rng = np.random.default_rng(1)
     model.set_weights([rng.normal(0, 0.05, w.shape).astype("float32") for w in model.get_weights()])
     # many samples of z per point so the Monte Carlo noise is far below the tolerance
-    model.compile(optimizer=keras.optimizers.SGD(0.003), num_samples=200)
+    model.compile(optimizer=keras.optimizers.SGD(0.003), objective=vaelib.ELBO(num_samples=200))
 history = model.fit(x, batch_size=100, epochs=3, shuffle=False, verbose=0).history
 evaluation = model.evaluate(x, batch_size=100, verbose=0, return_dict=True)
 print(json.dumps({"replicas": strategy.num_replicas_in_sync, "history": history, "evaluation": evaluation}))

@@ -1,4 +1,4 @@
-"""The experiment scripts' bookkeeping: records by method, files from before wake-sleep, the CSV they write."""
+"""The experiment scripts' bookkeeping: records by method, the sittings of a long run, the CSV they write."""
 
 import csv
 import importlib.util
@@ -9,8 +9,15 @@ from pathlib import Path
 import pytest
 
 import vaelib
+import vaelib.paper
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_state(epochs: int = 0, seconds: float = 0.0, **fields) -> dict:
+    """A run's state.json (vaelib.training.STATE_FIELDS), as the run engine writes it."""
+    state = {"steps": 0, "epochs": epochs, "seconds": seconds, "checkpoint": "", "history": {}, "rows": [], "notes": {}}
+    return {**state, **fields}
 
 
 def load_script(name: str):
@@ -20,11 +27,11 @@ def load_script(name: str):
     return module
 
 
-def test_fig2_records_keep_every_curve_by_method_and_adopt_a_file_from_before_wake_sleep(tmp_path):
+def test_fig2_records_keep_every_curve_by_method(tmp_path):
     fig2 = load_script("aevb_fig2")
     old_row = {"n_z": 3, "samples": 10_000, "train_bound": -200.0, "test_bound": -201.0, "seconds": 1.0}
-    (tmp_path / "aevb_fig2.json").write_text(json.dumps({"3": {"command": "old", "rows": [old_row]}}))
-    state = {"step_size": 0.02, "step_size_scores": {"0.02": -150.0}}
+    (tmp_path / "aevb_fig2.json").write_text(json.dumps({"aevb": {"3": {"command": "old", "rows": [old_row]}}}))
+    state = run_state(notes={"step_size": 0.02, "step_size_scores": {"0.02": -150.0}})
     rows = [dict(old_row, method="wake_sleep", n_z=5, train_bound=-190.0)]
     fig2.write_results(tmp_path, 0, "wake_sleep", 5, rows, state, 12.0)
     records = json.loads((tmp_path / "aevb_fig2.json").read_text())
@@ -39,8 +46,8 @@ def test_fig2_records_keep_every_curve_by_method_and_adopt_a_file_from_before_wa
     fig2.write_results(tmp_path, 0, "wake_sleep", 5, rows, state, 0.5)  # a finished curve run again
     again = json.loads((tmp_path / "aevb_fig2.json").read_text())
     assert again["wake_sleep"]["5"]["wall_seconds"] == 12.0  # keeps the record of the run that trained it
-    assert vaelib.reproduce.fig2_run_folder(tmp_path, "aevb", 3).name == "nz3"  # AEVB's, where they were
-    assert vaelib.reproduce.fig2_run_folder(tmp_path, "wake_sleep", 3).name == "wake_sleep_nz3"
+    assert vaelib.paper.fig2_run_folder(tmp_path, "aevb", 3).name == "aevb_nz3"
+    assert vaelib.paper.fig2_run_folder(tmp_path, "wake_sleep", 3).name == "wake_sleep_nz3"
 
 
 def test_fig2_goes_on_past_a_curve_another_process_is_training(tmp_path, monkeypatch, capsys):
@@ -53,7 +60,8 @@ def test_fig2_goes_on_past_a_curve_another_process_is_training(tmp_path, monkeyp
         if n_z == 3:
             raise RunInUse(f"{run_dir} is in use")
         run_dir.mkdir(parents=True)
-        (run_dir / "state.json").write_text(json.dumps({"step_size": 0.02, "step_size_scores": {"0.02": -150.0}}))
+        notes = {"step_size": 0.02, "step_size_scores": {"0.02": -150.0}}
+        (run_dir / "state.json").write_text(json.dumps(run_state(notes=notes)))
         return [{"n_z": n_z, "samples": 10, "train_bound": -1.0, "test_bound": -2.0, "seconds": 1.0}]
 
     monkeypatch.setattr(fig2, "aevb_curve", curve)
@@ -94,7 +102,7 @@ def test_snapshots_are_measured_once_and_collected_with_their_per_image_values(t
     (runs / "elbo" / "snapshots").mkdir(parents=True)
     model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
     model.save(runs / "elbo" / "snapshots" / "epoch00003.keras")
-    (runs / "elbo" / "state.json").write_text(json.dumps({"epochs": 3, "snapshots": {"3": 4.5}}))
+    (runs / "elbo" / "state.json").write_text(json.dumps(run_state(3, 4.5, notes={"snapshots": {"3": 4.5}})))
     x = vaelib.fixed_binarize(np.random.default_rng(0).random((5, 28, 28)).astype(np.float32))
     script.measure_snapshots(runs, results, x, [1, 3], seed=0, started=0.0, name="study")
     with (results / "study_snapshots.csv").open() as f:
@@ -149,7 +157,7 @@ def test_a_run_continued_in_a_second_sitting_records_what_each_sitting_trained(t
     def train_for(model, x, minutes, run_dir, **kwargs):  # trains on, and saves its state as train_for does
         run_dir.mkdir(parents=True, exist_ok=True)
         state = next(sittings)
-        (run_dir / "state.json").write_text(json.dumps({**state, "loss": []}))
+        (run_dir / "state.json").write_text(json.dumps(run_state(**state)))
         return state
 
     monkeypatch.setattr(script, "train_for", train_for)
@@ -166,24 +174,6 @@ def test_a_run_continued_in_a_second_sitting_records_what_each_sitting_trained(t
     assert "source" in record["sessions"][0]  # the commit each sitting's code came from
 
 
-def test_a_sitting_recorded_without_its_commit_takes_the_records_own(tmp_path, monkeypatch):
-    import vaelib
-
-    script = load_script("log_likelihood")
-    run_dir = tmp_path / "elbo"
-    run_dir.mkdir()
-    (run_dir / "state.json").write_text(json.dumps({"epochs": 7, "seconds": 60.0, "loss": []}))
-    older = {"command": "python ... --minutes 1", "hardware": {}, "versions": {}, "epochs": [0, 7]}
-    (run_dir / "record.json").write_text(json.dumps({"source": {"commit": "a" * 40}, "sessions": [older]}))
-    monkeypatch.setattr(script, "train_for", lambda *args, **kwargs: {"epochs": 9, "seconds": 80.0})
-    monkeypatch.setattr(vaelib, "load_mnist", lambda: ((None, None), (None, None)))
-    argv = ["log_likelihood.py", "train", "elbo", "--minutes", "2", "--runs", str(tmp_path)]
-    monkeypatch.setattr(sys, "argv", argv)
-    script.main()
-    sessions = json.loads((run_dir / "record.json").read_text())["sessions"]
-    assert sessions[0]["source"] == {"commit": "a" * 40} and sessions[1]["epochs"] == [7, 9]
-
-
 def test_a_killed_sitting_keeps_its_passes_in_the_record_and_the_next_one_closes_it(tmp_path, monkeypatch):
     import vaelib
 
@@ -191,7 +181,7 @@ def test_a_killed_sitting_keeps_its_passes_in_the_record_and_the_next_one_closes
     run_dir = tmp_path / "elbo"
 
     def save(state):
-        (run_dir / "state.json").write_text(json.dumps({**state, "loss": []}))
+        (run_dir / "state.json").write_text(json.dumps(run_state(**state)))
 
     def killed(model, x, minutes, run_dir_, on_epoch, **kwargs):  # recorded 4 passes, checkpointed a 5th, killed
         run_dir.mkdir(parents=True)
@@ -229,26 +219,6 @@ def test_a_killed_sitting_keeps_its_passes_in_the_record_and_the_next_one_closes
     assert [(s["epochs"], s["training_seconds"]) for s in sessions] == [([0, 5], 50.0), ([5, 10], 45.0)]
     assert sessions[0]["ended"].startswith("killed") and not any("running" in s for s in sessions)
     assert {"command", "source", "hardware", "versions"} <= set(sessions[0])
-
-
-def test_passes_trained_by_an_unrecorded_sitting_get_a_sitting_of_their_own(tmp_path, monkeypatch):
-    import vaelib
-
-    script = load_script("log_likelihood")
-    run_dir = tmp_path / "elbo"
-    run_dir.mkdir()
-    # the record ends at pass 7, but the checkpoint holds 9 passes (80 s): a sitting recorded nothing
-    (run_dir / "state.json").write_text(json.dumps({"epochs": 9, "seconds": 80.0, "loss": []}))
-    older = {"command": "python ...", "source": None, "hardware": {}, "versions": {}, "epochs": [0, 7]}
-    older["training_seconds"] = 60.0
-    (run_dir / "record.json").write_text(json.dumps({"sessions": [older]}))
-    monkeypatch.setattr(script, "train_for", lambda *args, **kwargs: {"epochs": 12, "seconds": 110.0})
-    monkeypatch.setattr(vaelib, "load_mnist", lambda: ((None, None), (None, None)))
-    monkeypatch.setattr(sys, "argv", ["log_likelihood.py", "train", "elbo", "--minutes", "2", "--runs", str(tmp_path)])
-    script.main()
-    sessions = json.loads((run_dir / "record.json").read_text())["sessions"]
-    assert [(s["epochs"], s["training_seconds"]) for s in sessions] == [([0, 7], 60.0), ([7, 9], 20.0), ([9, 12], 30.0)]
-    assert "not known" in sessions[1]["ended"] and "command" not in sessions[1]
 
 
 def test_the_evaluation_keeps_its_estimate_per_test_image_for_paired_differences(tmp_path):
@@ -311,7 +281,9 @@ def test_fig2_terms_names_the_curve_it_cannot_find(tmp_path, monkeypatch, capsys
     monkeypatch.setattr(sys, "argv", ["aevb_fig2_terms.py", "--runs", str(tmp_path), "--results", str(tmp_path)])
     with pytest.raises(SystemExit):
         terms.main()
-    assert f"{tmp_path / 'nz3'} has no finished model: run experiments/aevb_fig2.py first" in capsys.readouterr().err
+    assert (
+        f"{tmp_path / 'aevb_nz3'} has no finished model: run experiments/aevb_fig2.py first" in capsys.readouterr().err
+    )
 
 
 def test_fig3_final_models_are_measured_per_image_and_merged_by_method(tmp_path, monkeypatch, capsys):
@@ -322,11 +294,11 @@ def test_fig3_final_models_are_measured_per_image_and_merged_by_method(tmp_path,
     final = load_script("aevb_fig3_final")
     runs, results = tmp_path / "runs", tmp_path / "results"
     model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
-    for name, samples in (("aevb_n1000", 20), ("mcem_n1000", 30)):
+    for name, steps in (("aevb_n1000", 2), ("mcem_n1000", 3)):  # minibatches of 100
         (runs / name).mkdir(parents=True)
         model.save(runs / name / "model.keras")
-        state = {"seed": 0, "estimator_samples": 4, "samples": samples, "rows": [{"samples": 20}]}
-        (runs / name / "state.json").write_text(json.dumps(state))
+        (runs / name / "config.json").write_text(json.dumps({"seed": 0, "estimator_samples": 4}))
+        (runs / name / "state.json").write_text(json.dumps(run_state(steps=steps, rows=[{"samples": 200}])))
     rng = np.random.default_rng(0)
     x_train, x_test = rng.random((150, 28, 28)).astype(np.float32), rng.random((120, 28, 28)).astype(np.float32)
     monkeypatch.setattr(vaelib, "load_mnist", lambda: ((x_train, None), (x_test, None)))
@@ -334,12 +306,12 @@ def test_fig3_final_models_are_measured_per_image_and_merged_by_method(tmp_path,
     argv = ["aevb_fig3_final.py", "--train-sizes", "1000", "--runs", str(runs), "--results", str(results)]
     monkeypatch.setattr(sys, "argv", [*argv, "--images", "110"])
     final.main()
-    assert "mcem_n1000: no finished curve" in capsys.readouterr().out  # 30 samples trained, last point at 20
+    assert "mcem_n1000: no finished curve" in capsys.readouterr().out  # 300 samples trained, last point at 200
     with np.load(results / "aevb_fig3_final.npz") as f:
         estimates = dict(f)
     assert sorted(estimates) == ["aevb_n1000_test", "aevb_n1000_train"]
     assert estimates["aevb_n1000_train"].shape == estimates["aevb_n1000_test"].shape == (110,)
-    first = vaelib.reproduce.marginal_likelihoods(model, vaelib.fixed_binarize(x_test[:100], 0), 4, 2, seed=0)
+    first = vaelib.paper.marginal_likelihoods(model, vaelib.fixed_binarize(x_test[:100], 0), 4, 2, seed=0)
     np.testing.assert_array_equal(estimates["aevb_n1000_test"][:100], first)  # the curve's images, same values
     record = {"command": "other"}
     final.write_results(

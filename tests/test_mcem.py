@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import vaelib
-from vaelib.data import make_stream
-from vaelib.mcem import MonteCarloEM
+from vaelib import make_stream
+from vaelib.paper import MonteCarloEM
 
 
 def test_monte_carlo_em_reaches_the_maximum_likelihood_of_probabilistic_pca():
@@ -25,7 +25,10 @@ def test_monte_carlo_em_reaches_the_maximum_likelihood_of_probabilistic_pca():
     em = MonteCarloEM(generative, dataset_size=len(x), seed=0)
     em.compile(optimizer=keras.optimizers.Adam(0.02))
     history = em.fit(
-        make_stream(x, 100, binarize=None, seed=0, with_index=True), steps_per_epoch=100, epochs=6, verbose=0
+        make_stream(x, "gaussian", 100, seed=0, with_index=True),
+        steps_per_epoch=100,
+        epochs=6,
+        verbose=0,
     )
     end = float(np.mean(generative.as_linear_gaussian().log_marginal(x)))
     assert best - start > 3.0 and best - end < 0.05, (start, end, best)
@@ -40,12 +43,12 @@ def test_monte_carlo_em_trains_a_vae_decoder_and_needs_the_positions():
     em.compile(optimizer=keras.optimizers.Adagrad(0.02))
     encoder_before = [v.numpy().copy() for v in model.encoder.trainable_variables]
     decoder_before = [v.numpy().copy() for v in model.decoder.trainable_variables]
-    em.fit(make_stream(x, 20, seed=0, with_index=True), steps_per_epoch=2, epochs=1, verbose=0)
+    em.fit(make_stream(x, "bernoulli", 20, seed=0, with_index=True), steps_per_epoch=2, epochs=1, verbose=0)
     assert all(np.array_equal(a, v.numpy()) for a, v in zip(encoder_before, model.encoder.trainable_variables))
     assert not all(np.array_equal(a, v.numpy()) for a, v in zip(decoder_before, model.decoder.trainable_variables))
     assert np.all(np.isfinite(em.chains.numpy())) and np.any(em.chains.numpy() != 0)
     with pytest.raises(ValueError, match="with_index=True"):
-        em.fit(make_stream(x, 20, seed=0), steps_per_epoch=1, epochs=1, verbose=0)
+        em.fit(make_stream(x, "bernoulli", 20, seed=0), steps_per_epoch=1, epochs=1, verbose=0)
     for bad in (
         {"dataset_size": 0},
         {"dataset_size": 40, "target_accept": 1.0},

@@ -7,6 +7,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import vaelib
+from vaelib.distributions import LogitBernoulli
 
 tfd = tfp.distributions
 
@@ -28,19 +29,10 @@ def test_distribution_shapes(build, binary_batch):
 def test_default_is_the_papers_mnist_model():
     model = vaelib.VAE.mlp()
     dense = [layer for layer in model.encoder.layers if isinstance(layer, keras.layers.Dense)]
-    assert [layer.units for layer in dense] == [500, 40]  # 500 tanh units, then mu and sigma for J = 20
+    assert [layer.units for layer in dense] == [500, 40]  # 500 tanh units, then mu and sigma for N_z = 20
     assert dense[0].activation.__name__ == "tanh"
-    assert model.likelihood == "bernoulli" and model.latent_dim == 20
-
-
-def test_gaussian_decoder_has_sigmoid_mean_and_learned_scale():
-    model = vaelib.VAE.mlp(data_shape=(20, 28), latent_dim=2, hidden_units=(16,), likelihood="gaussian")
-    p = model.decode(np.random.default_rng(0).normal(size=(5, 2)).astype(np.float32) * 10)
-    mean, std = p.mean().numpy(), p.stddev().numpy()
-    assert p.event_shape == (20, 28)
-    assert np.all((mean > 0) & (mean < 1)) and np.all(std >= 1e-3)
-    # real-valued data outside [0, 1] is in the support of a Gaussian
-    assert np.isfinite(vaelib.elbo(model, np.full((2, 20, 28), 1.5, np.float32)).numpy()).all()
+    assert isinstance(model.likelihood, vaelib.likelihoods.Bernoulli) and model.latent_dim == 20
+    assert isinstance(model.objective, vaelib.ELBO) and model.objective.num_samples == 1
 
 
 def test_encoder_variance_cannot_underflow_or_overflow(binary_batch):
@@ -61,7 +53,7 @@ def test_training_raises_the_test_bound(mnist):
     model = vaelib.VAE.mlp(latent_dim=10, hidden_units=(200,))
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     before = model.evaluate(x_eval, batch_size=500, verbose=0, return_dict=True)["elbo"]
-    model.fit(vaelib.make_dataset(x_train[:10000], batch_size=100), epochs=3, verbose=0)  # 300 steps
+    model.fit(vaelib.make_dataset(x_train[:10000], "bernoulli", batch_size=100), epochs=3, verbose=0)  # 300 steps
     after = model.evaluate(x_eval, batch_size=500, verbose=0, return_dict=True)
     # An untrained model scores about -543 nats (784 log 2); 300 Adam steps reach about -150.
     # A margin of 200 nats cannot be met by noise (the evaluation's sampling spread is < 1 nat).
@@ -74,26 +66,28 @@ def test_training_raises_the_test_bound(mnist):
 
 def test_compile_options_are_used(binary_batch):
     model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
-    model.compile(num_samples=3, kl="mc", beta=0.0)
+    model.compile(objective=vaelib.ELBO(num_samples=3, kl="mc", beta=0.0))
     logs = model.evaluate(binary_batch, verbose=0, return_dict=True)
     # beta = 0: the loss is minus the reconstruction term alone
     assert logs["loss"] == pytest.approx(-logs["reconstruction"], rel=1e-5)
     with pytest.raises(ValueError, match="beta"):
-        model.compile(beta=-1.0)
+        vaelib.ELBO(beta=-1.0)
     with pytest.raises(ValueError, match="kl"):
-        model.compile(kl="closed")
+        vaelib.ELBO(kl="closed")
     with pytest.raises(ValueError, match="loss"):
         model.compile(loss="mse")
+    with pytest.raises(ValueError, match="objective"):
+        model.compile(objective="vi")
 
 
 def test_save_and_load_round_trip(tmp_path, binary_batch):
     model = vaelib.VAE.mlp(latent_dim=3, hidden_units=(16,))
-    model.compile(num_samples=2, beta=0.5)
+    model.compile(objective=vaelib.ELBO(num_samples=2, beta=0.5))
     model.fit(binary_batch, epochs=1, verbose=0)
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
     assert isinstance(loaded, vaelib.VAE)
-    assert (loaded.num_samples, loaded.beta, loaded.kl_method) == (2, 0.5, "analytic")
+    assert loaded.objective == vaelib.ELBO(num_samples=2, beta=0.5)
     np.testing.assert_array_equal(
         vaelib.elbo(model, binary_batch, seed=3).numpy(), vaelib.elbo(loaded, binary_batch, seed=3).numpy()
     )
@@ -109,6 +103,8 @@ def test_model_bad_input(binary_batch):
         vaelib.VAE.mlp(latent_dim=0)
     with pytest.raises(ValueError, match="likelihood"):
         vaelib.VAE.mlp(likelihood="poisson")
+    with pytest.raises(TypeError, match="encoder must be a Keras model"):
+        vaelib.VAE("an encoder", keras.Sequential([keras.layers.Dense(784)]))
     with pytest.raises(ValueError, match="divisible"):
         vaelib.VAE.conv(data_shape=(30, 30))
     model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
@@ -133,12 +129,12 @@ def test_logit_bernoulli_log_prob_matches_tfp(binary):
     logits = tf.constant(rng.normal(scale=5.0, size=(64, 28, 28)), tf.float32)
     x = rng.random((64, 28, 28))
     x = tf.constant((x < 0.3) if binary else x, tf.float32)
-    ours = tfd.Independent(vaelib.LogitBernoulli(logits=logits, dtype=tf.float32), 2).log_prob(x)
+    ours = tfd.Independent(LogitBernoulli(logits=logits, dtype=tf.float32), 2).log_prob(x)
     reference = tfd.Independent(tfd.Bernoulli(logits=logits, dtype=tf.float32), 2).log_prob(x)
     np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-5)
     with tf.GradientTape() as tape:
         tape.watch(logits)
-        lp = tf.reduce_sum(vaelib.LogitBernoulli(logits=logits, dtype=tf.float32).log_prob(x))
+        lp = tf.reduce_sum(LogitBernoulli(logits=logits, dtype=tf.float32).log_prob(x))
     np.testing.assert_allclose(tape.gradient(lp, logits).numpy(), (x - tf.sigmoid(logits)).numpy(), atol=1e-6)
 
 
@@ -146,8 +142,8 @@ def test_a_model_whose_initializer_has_options_of_another_keras_version_loads(tm
     # A .keras file written by a newer Keras records initializer options an older one (Colab's) lacks.
     spec = {"class_name": "GlorotUniform", "config": {"seed": 3, "an_option_of_another_keras": None}}
     model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,), initializer=spec)
-    assert model.get_config()["initializer"] == spec  # recorded as given, not re-serialised
-    assert vaelib.VAE.mlp(latent_dim=2).get_config()["initializer"] == "glorot_uniform"
+    assert model.get_config()["networks"]["initializer"] == spec  # recorded as given, not re-serialised
+    assert vaelib.VAE.mlp(latent_dim=2).get_config()["networks"]["initializer"] == "glorot_uniform"
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
     for a, b in zip(model.get_weights(), loaded.get_weights()):
@@ -156,20 +152,33 @@ def test_a_model_whose_initializer_has_options_of_another_keras_version_loads(tm
         vaelib.VAE.mlp(latent_dim=2, initializer={"class_name": "NoSuchInitializer", "config": {}})
 
 
-def test_xla_defaults_follow_the_architecture_and_the_device(monkeypatch):
-    """XLA by default: always for the MLP; for the conv model only where a GPU is visible (slower on CPU)."""
-    import tensorflow as tf
+def test_xla_is_on_where_it_pays(monkeypatch, binary_batch):
+    """jit_compile="auto": XLA for a fit that brings training to XLA_MIN_STEPS steps, never for convolutions on a CPU.
 
-    from vaelib.model import xla_by_default
-
+    A model compiled by default runs a short fit without XLA (compiling costs more than it saves), a long
+    one with it; a conv model runs without XLA on a CPU whatever the length, and with it where a GPU is
+    visible; an explicit jit_compile wins.
+    """
+    monkeypatch.setattr(vaelib.model, "XLA_MIN_STEPS", 6)
+    model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
+    model.compile(steps_per_execution=1)
+    model.fit(binary_batch, batch_size=8, epochs=2, verbose=0)  # 4 steps
+    assert model.jit_compile is False
+    model.fit(binary_batch, batch_size=8, epochs=1, verbose=0)  # to 6 steps in all
+    assert model.jit_compile is True
+    assert model.uses_xla(5) is False and model.uses_xla(6) is True and model.uses_xla(None) is True
+    conv = vaelib.VAE.conv(latent_dim=2, filters=(4, 8), hidden_units=(8,))
+    conv.compile()
+    assert conv.uses_xla(10**6) is False
     for gpus in ([], ["a GPU"]):
         monkeypatch.setattr(
             tf.config, "list_physical_devices", lambda kind=None, gpus=gpus: gpus if kind == "GPU" else []
         )
-        assert xla_by_default("mlp") is True
-        assert xla_by_default("conv") is bool(gpus)
-        model = vaelib.VAE.conv(latent_dim=2, filters=(4, 8), hidden_units=(8,))
-        model.compile(optimizer="adam")
-        assert model.jit_compile is bool(gpus)
-        model.compile(optimizer="adam", jit_compile=False)  # an explicit choice wins
-        assert model.jit_compile is False
+        assert conv.uses_xla(1) is bool(gpus)
+    conv.compile(jit_compile=True)  # an explicit choice wins
+    assert conv.uses_xla(1) is True
+    model.compile(jit_compile=False)
+    model.fit(binary_batch, batch_size=8, epochs=4, verbose=0)
+    assert model.jit_compile is False
+    with pytest.raises(ValueError, match="jit_compile"):
+        model.compile(jit_compile="sometimes")

@@ -40,9 +40,9 @@ def test_fit_trains_on_the_iwae_bound(mnist):
     x_eval = vaelib.fixed_binarize(x_test[:500])
     keras.utils.set_random_seed(0)
     model = vaelib.VAE.mlp(latent_dim=5, hidden_units=(64,))
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), objective="iwae", num_samples=5)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), objective=vaelib.IWAE(5))
     before = vaelib.iwae_bound(model, x_eval, 5, seed=0).numpy().mean()
-    history = model.fit(vaelib.make_dataset(x_train[:5000], batch_size=100), epochs=2, verbose=0)
+    history = model.fit(vaelib.make_dataset(x_train[:5000], "bernoulli", batch_size=100), epochs=2, verbose=0)
     after = vaelib.iwae_bound(model, x_eval, 5, seed=0).numpy().mean()
     # an untrained decoder sits near 784 log(1/2) = -543 nats; two epochs gain well over 100 nats
     assert after > before + 100
@@ -50,14 +50,18 @@ def test_fit_trains_on_the_iwae_bound(mnist):
     assert history.history["loss"][-1] < -history.history["elbo"][-1]
 
 
-def test_iwae_objective_takes_no_kl_or_beta():
+def test_objectives_are_objects_with_checked_options():
     model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
-    with pytest.raises(ValueError, match="objective"):
-        model.compile(objective="vi")
-    with pytest.raises(ValueError, match="kl or beta"):
-        model.compile(objective="iwae", num_samples=5, beta=2.0)
-    with pytest.raises(ValueError, match="kl or beta"):
-        model.compile(objective="iwae", num_samples=5, kl="mc")
+    for name in ("vi", "iwae"):  # a name other than "elbo": say which object to pass
+        with pytest.raises(ValueError, match="objective"):
+            model.compile(objective=name)
+    with pytest.raises(TypeError):
+        vaelib.IWAE(num_samples=5, beta=2.0)  # the IWAE bound has no KL weight
+    for bad, error in ((0, ValueError), (2.5, TypeError)):
+        with pytest.raises(error, match="num_samples"):
+            vaelib.IWAE(bad)
+    with pytest.raises(TypeError, match="beta"):
+        vaelib.ELBO(beta="1")
 
 
 def test_weight_decay_adds_the_log_prior_of_the_weights(binary_batch):
@@ -94,12 +98,12 @@ def test_weight_decay_must_be_a_number():
 
 def test_compile_options_survive_saving(tmp_path):
     model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
-    model.compile(optimizer="adagrad", objective="iwae", num_samples=5, weight_decay=1e-4)
+    model.compile(optimizer="adagrad", objective=vaelib.IWAE(5), weight_decay=1e-4)
     x = (np.random.default_rng(0).random((20, 28, 28)) < 0.5).astype("float32")
     model.fit(x, batch_size=10, epochs=1, verbose=0)  # two steps: the optimizer has state to save
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
-    assert (loaded.objective, loaded.num_samples, loaded.weight_decay) == ("iwae", 5, 1e-4)
+    assert (loaded.objective, loaded.weight_decay) == (vaelib.IWAE(5), 1e-4)
     assert int(loaded.optimizer.iterations) == 2
     for saved, restored in zip(model.optimizer.variables, loaded.optimizer.variables):
         np.testing.assert_array_equal(saved.numpy(), restored.numpy())

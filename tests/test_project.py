@@ -139,11 +139,11 @@ def _train_speed():
     return train_speed
 
 
-def test_readme_performance_tables_are_the_committed_benchmark_results():
-    """The README has one table per CPU kind, each made from benchmarks/results/<kind>.json by the benchmark."""
+def test_benchmark_tables_are_the_committed_benchmark_results():
+    """README.md has one table per CPU kind, each made from benchmarks/results/<kind>.json."""
     train_speed = _train_speed()
     records = sorted((ROOT / "benchmarks" / "results").glob("*.json"))
-    assert {path.stem for path in records} >= {"avx2", "avx512"}, "the README shows both kinds of CPU"
+    assert {path.stem for path in records} >= {"avx2", "avx512"}, "the tables show both kinds of CPU"
     readme = (ROOT / "README.md").read_text()
     for path in records:
         record = json.loads(path.read_text())
@@ -225,3 +225,13 @@ def test_every_quoted_value_is_glued_by_the_chapter(path):
     assert not missing, f"{path.name} quotes values it does not glue: {missing}"
     for c in cells:  # figure captions are plain text: no role can fill them in
         assert "{glue" not in c.get("metadata", {}).get("mystnb", {}).get("figure", {}).get("caption", "")
+
+
+def test_the_api_page_lists_exactly_what_vaelib_exports():
+    """book/api.md documents every name of vaelib.__all__ before its "Modules" part, and nothing else there."""
+    page = (ROOT / "book" / "api.md").read_text()
+    top = page.split("## Modules")[0]
+    documented = set(re.findall(r"\.\. auto(?:function|class|module):: vaelib\.(\w+)\s*$", top, flags=re.M))
+    assert documented == set(vaelib.__all__), documented ^ set(vaelib.__all__)
+    for part in ("vaelib.plotting", "vaelib.paper"):  # loaded when imported: documented after the top-level API
+        assert f"automodule:: {part}" in page.split("## Modules")[1]

@@ -15,9 +15,9 @@ def _images(n=25, seed=0):
 
 def test_a_stream_started_at_step_t_yields_what_the_whole_stream_yields_from_t():
     x = _images()
-    whole = [b.numpy() for b in make_stream(x, 10, seed=3).take(14)]
+    whole = [b.numpy() for b in make_stream(x, "bernoulli", 10, seed=3).take(14)]
     for start in (1, 3, 5, 11):
-        later = [b.numpy() for b in make_stream(x, 10, seed=3, start_step=start).take(14 - start)]
+        later = [b.numpy() for b in make_stream(x, "bernoulli", 10, seed=3, start_step=start).take(14 - start)]
         for a, b in zip(whole[start:], later, strict=True):
             np.testing.assert_array_equal(a, b)
 
@@ -26,7 +26,7 @@ def test_every_pass_of_the_stream_is_a_permutation_in_a_new_order():
     x = _images()
     steps = steps_per_epoch(len(x), 10)
     assert steps == 3
-    batches = [b.numpy() for b in make_stream(x, 10, binarize=None, seed=1).take(3 * steps)]
+    batches = [b.numpy() for b in make_stream(x, "bernoulli", 10, binarize=None, seed=1).take(3 * steps)]
     assert [len(b) for b in batches[:steps]] == [10, 10, 5]  # the last batch of a pass is smaller
     passes = [np.concatenate(batches[i * steps : (i + 1) * steps]) for i in range(3)]
     key = lambda images: sorted(map(bytes, images))  # noqa: E731
@@ -36,11 +36,11 @@ def test_every_pass_of_the_stream_is_a_permutation_in_a_new_order():
 
 def test_dynamic_binarisation_of_the_stream_is_fresh_every_pass_and_fixed_by_the_seed():
     x = np.full((6, 4, 4), 0.5, np.float32)
-    first, second = (b.numpy() for b in make_stream(x, 6, seed=2).take(2))
+    first, second = (b.numpy() for b in make_stream(x, "bernoulli", 6, seed=2).take(2))
     assert set(np.unique(first)) <= {0.0, 1.0} and not np.array_equal(first, second)
-    again = next(iter(make_stream(x, 6, seed=2))).numpy()
+    again = next(iter(make_stream(x, "bernoulli", 6, seed=2))).numpy()
     np.testing.assert_array_equal(first, again)
-    other = next(iter(make_stream(x, 6, seed=5))).numpy()
+    other = next(iter(make_stream(x, "bernoulli", 6, seed=5))).numpy()
     assert not np.array_equal(first, other)
 
 
@@ -49,7 +49,7 @@ def test_dynamic_binarisation_of_the_stream_is_fresh_every_pass_and_fixed_by_the
 )
 def test_stream_options_are_checked(options):
     with pytest.raises((ValueError, TypeError)):
-        make_stream(_images(), **options)
+        make_stream(_images(), "bernoulli", **options)
 
 
 def _model(seed=None):

@@ -13,7 +13,14 @@ import pytest
 
 import vaelib
 from vaelib.cli import build_parser
-from vaelib.training import load_checkpoint, read_state, resume
+from vaelib.training import load_checkpoint, read_state
+
+
+def resume(model, run_dir):
+    """Load the run's checkpoint into ``model``; its epochs and history."""
+    state = read_state(run_dir)
+    load_checkpoint(model, run_dir / state["checkpoint"])
+    return state["epochs"], state["history"]
 
 
 def small_model():
@@ -23,7 +30,7 @@ def small_model():
 
 
 def test_train_resumes_with_weights_optimizer_and_history(tmp_path, binary_batch):
-    ds = vaelib.make_dataset(binary_batch, batch_size=4, binarize=None)
+    ds = vaelib.make_dataset(binary_batch, "bernoulli", batch_size=4, binarize=None)
     first = small_model()
     vaelib.train(first, ds, epochs=2, run_dir=tmp_path, verbose=0)
     second = small_model()
@@ -40,7 +47,9 @@ def test_train_resumes_with_weights_optimizer_and_history(tmp_path, binary_batch
 
 
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path, binary_batch):
-    vaelib.train(small_model(), vaelib.make_dataset(binary_batch, 8), epochs=1, run_dir=tmp_path, verbose=0)
+    vaelib.train(
+        small_model(), vaelib.make_dataset(binary_batch, "bernoulli", 8), epochs=1, run_dir=tmp_path, verbose=0
+    )
     checkpoint = tmp_path / read_state(tmp_path)["checkpoint"]
     checkpoint.write_bytes(checkpoint.read_bytes()[:200])
     with pytest.raises(ValueError, match="corrupt"):
@@ -48,10 +57,15 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path, binary_batch):
     (tmp_path / "state.json").write_text("{not json")
     with pytest.raises(ValueError, match="corrupt"):
         resume(small_model(), tmp_path)
+    (tmp_path / "state.json").write_text('{"epochs": 1}')  # a field missing
+    with pytest.raises(ValueError, match="corrupt"):
+        read_state(tmp_path)
 
 
 def test_load_checkpoint_needs_a_compiled_model_of_the_same_shape(tmp_path, binary_batch):
-    vaelib.train(small_model(), vaelib.make_dataset(binary_batch, 8), epochs=1, run_dir=tmp_path, verbose=0)
+    vaelib.train(
+        small_model(), vaelib.make_dataset(binary_batch, "bernoulli", 8), epochs=1, run_dir=tmp_path, verbose=0
+    )
     checkpoint = tmp_path / read_state(tmp_path)["checkpoint"]
     with pytest.raises(ValueError, match="compile"):
         load_checkpoint(vaelib.VAE.mlp(latent_dim=2, hidden_units=(16,)), checkpoint)
@@ -68,7 +82,7 @@ def test_nan_loss_stops_training_with_a_clear_error(tmp_path, binary_batch):
     model = small_model()
     model.layers[0].layers[-1].set_weights([np.full((16, 4), np.nan, np.float32), np.zeros(4, np.float32)])
     with pytest.raises(ValueError, match="diverged"):
-        vaelib.train(model, vaelib.make_dataset(binary_batch, 8), epochs=1, run_dir=tmp_path, verbose=0)
+        vaelib.train(model, vaelib.make_dataset(binary_batch, "bernoulli", 8), epochs=1, run_dir=tmp_path, verbose=0)
 
 
 def cli(*args, **kwargs):
@@ -88,13 +102,13 @@ def test_cli_run_killed_mid_way_resumes_from_its_checkpoint(tmp_path):
     deadline = time.time() + 240
     while time.time() < deadline:
         state = read_state(run) if (run / "state.json").exists() else None
-        if state and state["epoch"] >= 2:
+        if state and state["epochs"] >= 2:
             break
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    killed_at = read_state(run)["epoch"]
+    killed_at = read_state(run)["epochs"]
     assert 2 <= killed_at < 30
     before = (run / "history.csv").read_text().splitlines()
     assert not (run / "model.keras").exists()

@@ -1,12 +1,13 @@
 """The wake-sleep algorithm: each phase updates what it should, towards what it should."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 import vaelib
-from vaelib.wake_sleep import wake_sleep_terms
+from vaelib.paper import WakeSleep, wake_sleep_terms
 
 tfd = tfp.distributions
 
@@ -111,9 +112,9 @@ def test_the_wake_phase_follows_the_gradient_of_log_p_x_z_and_the_sleep_phase_to
 
 
 def test_wake_sleep_trains_with_fit_and_reports_the_bound(binary_batch):
-    """compile(objective="wake_sleep") trains: fit reports the bound's terms, and the loss is what it says."""
+    """compile(objective=WakeSleep()) trains: fit reports the bound's terms, and the loss is what it says."""
     model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
-    model.compile(objective="wake_sleep", seed=5)
+    model.compile(objective=WakeSleep(), seed=5)
     history = model.fit(binary_batch, batch_size=8, epochs=2, verbose=0)
     for name in ("elbo", "kl", "reconstruction", "loss"):
         assert np.all(np.isfinite(history.history[name])), name
@@ -125,16 +126,24 @@ def test_wake_sleep_trains_with_fit_and_reports_the_bound(binary_batch):
 
 
 @pytest.mark.parametrize("options", [{"num_samples": 2}, {"kl": "mc"}, {"beta": 0.5}])
-def test_wake_sleep_refuses_options_it_has_no_use_for(options):
-    model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
-    with pytest.raises(ValueError, match="wake_sleep.*takes no num_samples, kl or beta"):
-        model.compile(objective="wake_sleep", **options)
+def test_wake_sleep_takes_no_options_of_the_bound(options):
+    with pytest.raises(TypeError):
+        WakeSleep(**options)
 
 
-def test_an_unknown_objective_names_the_choices():
+def test_wake_sleep_plugs_in_from_outside_the_model(tmp_path, binary_batch):
+    """The model knows no training algorithm: vaelib.model imports none, and WakeSleep saves with the model."""
+    import sys
+
+    assert "vaelib.paper.wake_sleep" not in {m.__name__ for m in vars(sys.modules["vaelib.model"]).values()
+                                              if isinstance(m, type(sys))}  # fmt: skip
     model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
-    with pytest.raises(ValueError, match="wake_sleep"):
-        model.compile(objective="sleep_wake")
+    model.compile(objective=WakeSleep())
+    model.fit(binary_batch, batch_size=8, epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    assert keras.models.load_model(tmp_path / "m.keras").objective == WakeSleep()
+    with pytest.raises(ValueError, match="WakeSleep"):
+        model.compile(objective="wake_sleep")  # an unknown name says which object to pass
 
 
 def test_logit_bernoulli_draws_what_tfp_draws_and_keeps_the_bernoulli_law_under_xla():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -47,16 +48,16 @@ def check_data(
     x: object,
     event_shape: Sequence[int],
     *,
-    support: str = "unit",
+    likelihood: Any = None,
     name: str = "x",
     dtype: tf.DType = tf.float32,
 ) -> tf.Tensor:
     """Check a batch of data points and return it as a tensor of ``dtype`` (float32 by default).
 
-    Expects shape ``(N, *event_shape)`` with N >= 1 and a floating dtype. ``support="unit"``
-    (Bernoulli likelihood) requires every value in [0, 1]; ``support="real"`` only requires finite
-    values. Shape and dtype are checked when tracing too; values are checked when running eagerly
-    (inside a compiled training step they cannot raise a Python error).
+    Expects shape ``(N, *event_shape)`` with N >= 1 and a floating dtype, and finite values. With a
+    ``likelihood`` (:class:`vaelib.likelihoods.Likelihood`), the values must lie in its support. Shape and
+    dtype are checked when tracing too; values are checked when running eagerly (inside a compiled
+    training step they cannot raise a Python error).
     """
     event_shape = tuple(int(d) for d in event_shape)
     if isinstance(x, (tf.Tensor, tf.Variable)):
@@ -80,15 +81,16 @@ def check_data(
     if shape[0] == 0:
         raise ValueError(f"{name} is empty: expected at least one data point of shape {event_shape}")
     if tf.executing_eagerly():
-        values = t.numpy()
-        if not np.all(np.isfinite(values)):
-            raise ValueError(f"{name} contains NaN or infinite values")
-        if support == "unit" and (values.min() < 0.0 or values.max() > 1.0):
-            raise ValueError(
-                f"{name} must lie in [0, 1] for a Bernoulli likelihood; got values in "
-                f"[{values.min():g}, {values.max():g}] (scale images by 1/255)"
-            )
+        check_values(t.numpy(), likelihood, name)
     return t
+
+
+def check_values(values: np.ndarray, likelihood: Any = None, name: str = "x") -> None:
+    """Raise ``ValueError`` on NaN or infinite ``values``, or values outside ``likelihood``'s support."""
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if likelihood is not None:
+        likelihood.check_support(values, name)
 
 
 def check_seed(seed: object, name: str = "seed") -> int:

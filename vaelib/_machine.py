@@ -1,7 +1,7 @@
 """The machine a result is made on: its CPU model and vector extensions, which set how fast it trains.
 
 Results record them (:mod:`vaelib._scripts`), and so does every row of an experiment's curve
-(:mod:`vaelib.reproduce`), since a run may be resumed on another machine.
+(:mod:`vaelib.paper`), since a run may be resumed on another machine.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """What the scripts in ``experiments/`` and ``benchmarks/`` share: their options, threads, and the record
 each results file keeps of the run that made it (command, seed, versions, hardware, wall time).
 
-Not part of vaelib's API: the science of the experiments is in :mod:`vaelib.reproduce`.
+Not part of vaelib's API: the science of the experiments is in :mod:`vaelib.paper`.
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ satisfies :math:`\mathcal{L}_B = \mathcal{L}^{\mathrm{IW}}_1 \le \mathcal{L}^{\m
 :math:`\log p(x)` as :math:`k \to \infty`.
 
 Every function here takes a *model* with ``encode(x)`` (returning :math:`q(z|x)`), ``decode(z)``
-(returning :math:`p(x|z)`) and ``prior`` (:math:`p(z) = \mathcal{N}(0, I)`): :class:`~vaelib.model.VAE` and
-:class:`~vaelib.linear_gaussian.LinearGaussianModel` both qualify.
+(returning :math:`p(x|z)`) and ``prior`` (:math:`p(z)`): any :class:`~vaelib.model.VAE`, whatever its
+networks, likelihood and prior, and :class:`~vaelib.linear_gaussian.LinearGaussianModel` qualify.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import tensorflow_probability as tfp
 
 from vaelib._checks import check_choice, check_positive_int, stateless_seed
 from vaelib.kl import gaussian_kl, is_standard_normal, reparameterized_sample
+from vaelib.likelihoods import Bernoulli
 
 tfd = tfp.distributions
 
@@ -92,7 +93,7 @@ def warn_if_not_binary(model: Any, x: tf.Tensor) -> None:
     :math:`\log p(x|z)` of grey levels under independent Bernoulli pixels is minus a cross-entropy, not a
     log-probability, so the number is not comparable with any published binarised-MNIST figure.
     """
-    if getattr(model, "likelihood", None) != "bernoulli" or not tf.executing_eagerly():
+    if not isinstance(getattr(model, "likelihood", None), Bernoulli) or not tf.executing_eagerly():
         return
     if bool(tf.reduce_any(tf.logical_and(tf.not_equal(x, 0.0), tf.not_equal(x, 1.0)))):
         warnings.warn(

@@ -1,11 +1,14 @@
 """Command line: ``python -m vaelib train RUN_DIR ...`` and ``python -m vaelib evaluate RUN_DIR``.
 
-``train`` runs :func:`vaelib.training.train`: it writes ``RUN_DIR/config.json`` (the options, the model and a
-fingerprint of the data), checkpoints every epoch, ``history.csv`` and the final ``model.keras``; run
-the same command again and it resumes from the last checkpoint, exactly as if it had not stopped.
-Only ``--epochs``, ``--data-dir`` and ``--verbose`` may change when a run is resumed.
-``evaluate`` reports the test-set bound and the importance-sampled log-likelihood, and writes
-``RUN_DIR/evaluation.json``.
+``train`` runs :func:`vaelib.training.train` on MNIST: it writes ``RUN_DIR/config.json`` (the options, the
+model and a fingerprint of the data), checkpoints every epoch, ``history.csv`` and the final
+``model.keras``; run the same command again and it resumes from the last checkpoint, exactly as if it had
+not stopped. Only ``--epochs``, ``--data-dir`` and ``--verbose`` may change when a run is resumed. The model
+is the paper's MLP or the small conv model with the likelihood asked for, or any vaelib model saved as a
+``.keras`` file (``--model my_vae.keras``: your own networks, trained with the command's options). The data
+are prepared as the likelihood needs them: binarised for a Bernoulli, grey levels otherwise.
+``evaluate`` reports the test-set bound and the importance-sampled log-likelihood of any run's model, and
+writes ``RUN_DIR/evaluation.json``.
 """
 
 from __future__ import annotations
@@ -44,6 +47,12 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _model_option(text: str) -> str:
+    if text in ("mlp", "conv") or text.endswith(".keras"):
+        return text
+    raise argparse.ArgumentTypeError(f"expected 'mlp', 'conv' or a .keras file, got {text!r}")
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -78,7 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_HelpFormatter,
     )
     train.add_argument("run_dir", metavar="RUN_DIR", help="folder for config, checkpoints, history and the model")
-    train.add_argument("--model", choices=("mlp", "conv"), default="mlp", help="encoder/decoder architecture")
+    train.add_argument(
+        "--model",
+        type=_model_option,
+        default="mlp",
+        help="'mlp' or 'conv' (the book's networks), or a .keras file of a vaelib model with your own networks",
+    )
+    train.add_argument(
+        "--likelihood",
+        choices=("bernoulli", "continuous_bernoulli", "gaussian"),
+        default="bernoulli",
+        help="the decoder's likelihood (mlp and conv; a .keras model has its own)",
+    )
     train.add_argument("--latent-dim", type=_positive_int, default=20, help="dimension N_z of z")
     train.add_argument(
         "--hidden", type=_int_list, default=[500], help="hidden layer widths, comma-separated (e.g. 200,200)"
@@ -88,11 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=_positive_int, default=100, help="minibatch size M")
     train.add_argument("--optimizer", choices=("adam", "adagrad", "sgd"), default="adam", help="optimizer")
     train.add_argument("--learning-rate", type=_positive_float, default=1e-3, help="step size")
-    train.add_argument("--num-samples", type=_positive_int, default=1, help="samples L of z per data point")
+    train.add_argument(
+        "--objective", choices=("elbo", "iwae"), default="elbo", help="the bound trained on (iwae: k = --num-samples)"
+    )
+    train.add_argument("--num-samples", type=_positive_int, default=1, help="samples L (or k) of z per data point")
     train.add_argument("--kl", choices=("analytic", "mc"), default="analytic", help="how the KL term is computed")
     train.add_argument("--beta", type=float, default=1.0, help="weight of the KL term (1 = the bound)")
     train.add_argument(
-        "--binarize", choices=("dynamic", "fixed"), default="dynamic", help="binarisation of the training images"
+        "--binarize",
+        choices=("default", "dynamic", "fixed", "none"),
+        default="default",
+        help="binarisation of the training images (default: dynamic for a Bernoulli likelihood, none otherwise)",
     )
     train.add_argument(
         "--train-size", type=_positive_int, default=None, help="use only the first N training images (default: all)"
@@ -140,27 +166,54 @@ def _optimizer(name: str, learning_rate: float) -> Any:
     return classes[name](learning_rate=learning_rate)
 
 
+def _model(args: argparse.Namespace) -> Any:
+    """The model to train: the book's networks with the likelihood asked for, or a saved vaelib model."""
+    import keras
+
+    import vaelib  # registers vaelib's classes for loading
+
+    if args.model == "mlp":
+        return vaelib.VAE.mlp(
+            latent_dim=args.latent_dim, hidden_units=args.hidden, activation=args.activation, likelihood=args.likelihood
+        )
+    if args.model == "conv":
+        return vaelib.VAE.conv(latent_dim=args.latent_dim, hidden_units=args.hidden, likelihood=args.likelihood)
+    path = Path(args.model)
+    if not path.is_file():
+        raise FileNotFoundError(f"--model {path}: no such file (a .keras file saved with model.save)")
+    model = keras.models.load_model(path, compile=False)
+    if not isinstance(model, vaelib.VAE):
+        raise TypeError(f"--model {path} holds a {type(model).__name__}, not a vaelib.VAE")
+    return model
+
+
+def _test_data(model: Any, x_test: Any, seed: int) -> Any:
+    """The test images as the model's likelihood needs them: binarised once (seed ``seed``) for a Bernoulli."""
+    from vaelib.data import fixed_binarize
+
+    return fixed_binarize(x_test, seed) if model.likelihood.binarization else x_test
+
+
 def run_train(args: argparse.Namespace) -> int:
     import keras
 
-    from vaelib.data import fixed_binarize, load_mnist, make_dataset
-    from vaelib.model import VAE
+    import vaelib
+    from vaelib.data import load_mnist, make_dataset
     from vaelib.training import train
 
     keras.utils.set_random_seed(args.seed)
     (x_train, _), (x_test, _) = load_mnist(args.data_dir)
     x_train, x_test = x_train[: args.train_size], x_test[: args.test_size]
-    if args.model == "mlp":
-        model = VAE.mlp(latent_dim=args.latent_dim, hidden_units=args.hidden, activation=args.activation)
+    model = _model(args)
+    if args.objective == "iwae":
+        if args.kl != "analytic" or args.beta != 1.0:
+            raise ValueError("--objective iwae is the importance-weighted bound itself: it takes no --kl or --beta")
+        objective = vaelib.IWAE(args.num_samples)
     else:
-        model = VAE.conv(latent_dim=args.latent_dim, hidden_units=args.hidden)
-    model.compile(
-        optimizer=_optimizer(args.optimizer, args.learning_rate),
-        num_samples=args.num_samples,
-        kl=args.kl,
-        beta=args.beta,
-    )
-    test_ds = make_dataset(fixed_binarize(x_test, args.seed), args.batch_size, binarize=None, shuffle=False)
+        objective = vaelib.ELBO(args.num_samples, args.kl, args.beta)
+    model.compile(optimizer=_optimizer(args.optimizer, args.learning_rate), objective=objective)
+    binarize = None if args.binarize == "none" else args.binarize
+    test_ds = make_dataset(_test_data(model, x_test, args.seed), model, args.batch_size, binarize=None, shuffle=False)
     start = time.perf_counter()
     history = train(
         model,
@@ -170,7 +223,7 @@ def run_train(args: argparse.Namespace) -> int:
         validation_data=test_ds,
         verbose=args.verbose,
         batch_size=args.batch_size,
-        binarize=args.binarize,
+        binarize=binarize,
         seed=args.seed,
         config={"options": _config_of(args)},
     )
@@ -192,14 +245,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
     import keras
     import numpy as np
 
-    import vaelib  # noqa: F401  (registers the model class for loading)
+    import vaelib
     from vaelib.bound import elbo
-    from vaelib.data import fixed_binarize, load_mnist
+    from vaelib.data import load_mnist
     from vaelib.evaluation import log_likelihood, mean_and_stderr
 
     model = keras.models.load_model(model_path)
+    if not isinstance(model, vaelib.VAE):
+        raise TypeError(f"{model_path} holds a {type(model).__name__}: the bounds need a vaelib.VAE")
     _, (x_test, _) = load_mnist(args.data_dir)
-    x = fixed_binarize(x_test[: args.test_size], args.seed)
+    x = _test_data(model, x_test[: args.test_size], args.seed)
     start = time.perf_counter()
     bound = np.concatenate(
         [elbo(model, x[i : i + args.batch_size], seed=args.seed).numpy() for i in range(0, len(x), args.batch_size)]
@@ -207,7 +262,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     log_px = log_likelihood(model, x, num_samples=args.samples, batch_size=args.batch_size, seed=args.seed)
     result = {
         "test_images": len(x),
-        "binarization": f"fixed, seed {args.seed}",
+        "binarization": f"fixed, seed {args.seed}" if model.likelihood.binarization else "none (grey levels)",
+        "likelihood": type(model.likelihood).__name__,
         "test_elbo": float(bound.mean()),
         "test_log_likelihood": float(log_px.mean()),
         "log_likelihood_stderr": mean_and_stderr(log_px)[1] if len(x) > 1 else None,
@@ -226,6 +282,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return run_train(args) if args.command == "train" else run_evaluate(args)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, FileNotFoundError) as err:  # a bad option, model or data: say which
         print(f"error: {err}", file=sys.stderr)
         return 2

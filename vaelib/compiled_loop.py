@@ -23,6 +23,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from vaelib.networks import has_convolutions
+
 __all__ = ["compiled_train_function", "runs_compiled_loop"]
 
 
@@ -31,14 +33,14 @@ def runs_compiled_loop(model: keras.Model) -> bool:
 
     It does when the model asks for it (``compile(compiled_loop=True)``, the default), XLA is on, more
     than one step runs per call, the model does not run eagerly, no ``tf.distribute`` strategy is in
-    use (whose replicas Keras's own loop coordinates), and the model is an MLP: XLA on a CPU compiled
-    the conv model's convolutions inside a loop into code about thirty times slower than the same step
-    compiled alone (2 s against 64 ms a step of 100 images, AMD EPYC with AVX-512), so conv models keep
-    Keras's loop everywhere (no GPU was available to measure them there).
+    use (whose replicas Keras's own loop coordinates), and the networks have no convolutions: XLA on a CPU
+    compiled the conv model's convolutions inside a loop into code about thirty times slower than the same
+    step compiled alone (2 s against 64 ms a step of 100 images, AMD EPYC with AVX-512), so models with
+    convolutions keep Keras's loop everywhere (no GPU was available to measure them there).
     """
     return bool(
         getattr(model, "compiled_loop", False)
-        and getattr(model, "architecture", None) == "mlp"
+        and not has_convolutions(model)
         and model.jit_compile
         and not model.run_eagerly
         and model.steps_per_execution > 1

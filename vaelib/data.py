@@ -12,6 +12,11 @@ Whichever file is found is checked: its four arrays must have the SHA-256 of can
 (``vaelib.data.MNIST_SHA256``), or the file itself the SHA-256 of Keras's download. A changed pixel is an error
 that names the file and what to do, not a silently different data set.
 
+The pipelines prepare data for a model: :func:`make_dataset` and :func:`make_stream` take the model (or its
+likelihood, :mod:`vaelib.likelihoods`), check that the data lie in the likelihood's support, and binarise
+them only for a Bernoulli likelihood, by default dynamically (``binarize="default"`` follows the likelihood;
+asking another likelihood for binarised data is an error).
+
 MNIST has grey levels; the Bernoulli decoder wants binary pixels. *Dynamic* binarisation draws
 :math:`x_b \\sim \\operatorname{Bernoulli}(x)` afresh every epoch (as in Burda et al. 2015), a
 regulariser and an honest binary data set; *fixed* binarisation draws once with a fixed seed, so
@@ -24,11 +29,13 @@ import hashlib
 import os
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from vaelib._checks import check_choice, check_positive_int, check_seed, stateless_seed
+from vaelib import likelihoods
+from vaelib._checks import check_positive_int, check_seed, check_values, stateless_seed
 
 __all__ = [
     "load_mnist",
@@ -42,7 +49,6 @@ __all__ = [
 ]
 
 DATA_ENV = "VAELIB_DATA"
-BINARIZATIONS = ("dynamic", "fixed", None)
 MNIST_FILE = "mnist.npz"
 _SHAPES = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
 #: SHA-256 of the bytes of x_train, y_train, x_test and y_test (uint8, C order), one after the other
@@ -156,13 +162,30 @@ def load_mnist(data_dir: str | os.PathLike | None = None) -> Arrays:
     return _read(downloaded)
 
 
-def dynamic_binarize(x: tf.Tensor, seed: int | tf.Tensor | None = None) -> tf.Tensor:
+def dynamic_binarize(x: Any, seed: int | tf.Tensor | None = None) -> tf.Tensor:
     r"""A fresh binary draw :math:`x_b \sim \operatorname{Bernoulli}(x)` of every pixel (float32 0/1 tensor).
 
-    ``seed``: ``None`` draws fresh randomness; an int or a shape-``[2]`` integer tensor makes the draw
-    reproducible (as for every seed of vaelib).
+    ``x`` holds probabilities, values in [0, 1] (a ``ValueError`` naming the range found otherwise, checked
+    when run eagerly). ``seed``: ``None`` draws fresh randomness; an int or a shape-``[2]`` integer tensor
+    makes the draw reproducible (as for every seed of vaelib).
     """
     x = tf.convert_to_tensor(x, dtype=tf.float32)
+    if tf.executing_eagerly():
+        _check_probabilities(x.numpy(), "dynamic_binarize")
+    return _binarized(x, seed)
+
+
+def _check_probabilities(values: np.ndarray, function: str) -> None:
+    check_values(values, name=f"{function}'s x")
+    if values.size and (values.min() < 0.0 or values.max() > 1.0):
+        raise ValueError(
+            f"{function} draws binary values with probabilities x, which must lie in [0, 1]; got values in "
+            f"[{values.min():g}, {values.max():g}]. Scale images into [0, 1] (images / 255); binarise only data for "
+            "a Bernoulli likelihood."
+        )
+
+
+def _binarized(x: tf.Tensor, seed: int | tf.Tensor | None) -> tf.Tensor:
     if seed is None:
         u = tf.random.uniform(tf.shape(x))
     else:
@@ -178,54 +201,71 @@ def fixed_binarize(x: np.ndarray, seed: int = 0) -> np.ndarray:
     """
     seed = check_seed(seed)
     x = np.asarray(x, dtype=np.float32)
-    if x.size and (np.nanmin(x) < 0 or np.nanmax(x) > 1 or not np.all(np.isfinite(x))):
-        raise ValueError("fixed_binarize expects probabilities in [0, 1]")
+    _check_probabilities(x, "fixed_binarize")
     u = np.random.default_rng(seed).random(x.shape, dtype=np.float32)
     return (u < x).astype(np.float32)
 
 
-def _images(x: np.ndarray) -> np.ndarray:
-    """``x`` as an array of float images, or a clear error."""
+def _likelihood(model: Any) -> likelihoods.Likelihood:
+    """The likelihood of ``model`` (a model with one, a likelihood, or a likelihood's name)."""
+    if isinstance(model, (str, likelihoods.Likelihood)):
+        return likelihoods.get(model)
+    found = getattr(model, "likelihood", None)
+    if isinstance(found, likelihoods.Likelihood):
+        return found
+    raise TypeError(
+        "model must be a vaelib model, a vaelib.likelihoods.Likelihood or a likelihood's name, "
+        f"got {type(model).__name__}"
+    )
+
+
+def _prepared(x: Any, likelihood: likelihoods.Likelihood, binarize: str | None, seed: int) -> np.ndarray:
+    """``x`` as float32 data for ``likelihood``, fixed-binarised if asked, or a clear error."""
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"x must be float images in [0, 1], got dtype {x.dtype} (divide by 255)")
+        raise TypeError(f"x must be floating point data (e.g. images / 255.), got dtype {x.dtype}")
     if x.ndim < 2 or len(x) == 0:
         raise ValueError(f"x must be a non-empty batch of shape (N, ...), got shape {x.shape}")
-    return x
+    x = x.astype(np.float32, copy=False)
+    check_values(x, likelihood)
+    return fixed_binarize(x, seed) if binarize == "fixed" else x
 
 
 def make_dataset(
     x: np.ndarray,
+    model: Any,
     batch_size: int = 100,
-    binarize: str | None = "dynamic",
+    binarize: str | None = "default",
     shuffle: bool = True,
     seed: int = 0,
     drop_remainder: bool = False,
 ) -> tf.data.Dataset:
-    """A ``tf.data`` pipeline of image batches for ``fit``: shuffle, batch, binarise, prefetch.
+    """A ``tf.data`` pipeline of data batches for ``model.fit``: shuffle, batch, binarise, prefetch.
 
     Args:
-        x: images, shape ``(N, ...)``, float in [0, 1].
+        x: data, shape ``(N, ...)``, float, within the likelihood's support.
+        model: the model the data are for, or its likelihood (or the likelihood's name, e.g. ``"bernoulli"``).
         batch_size: :math:`M`.
-        binarize: ``"dynamic"`` (a new Bernoulli draw every epoch), ``"fixed"`` (one draw, made here,
+        binarize: ``"default"``: what the likelihood asks for (dynamic for a Bernoulli, none otherwise);
+            for a Bernoulli also ``"dynamic"`` (a new draw every epoch), ``"fixed"`` (one draw, made here,
             with ``seed``) or ``None`` (grey levels as they are).
         shuffle: reshuffle every epoch.
-        seed: makes the shuffling and the binarisation reproducible; every epoch still differs.
+        seed: an int: makes the shuffling and the binarisation reproducible; every epoch still differs.
         drop_remainder: drop the last, smaller batch.
     """
     batch_size = check_positive_int(batch_size, "batch_size")
-    check_choice(binarize, "binarize", BINARIZATIONS)
-    x = _images(x)
-    if binarize == "fixed":
-        x = fixed_binarize(x, seed)
-    ds = tf.data.Dataset.from_tensor_slices(x.astype(np.float32))
+    likelihood = _likelihood(model)
+    binarize = likelihood.check_binarization(binarize)
+    seed = check_seed(seed)
+    x = _prepared(x, likelihood, binarize, seed)
+    ds = tf.data.Dataset.from_tensor_slices(x)
     if shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     if binarize == "dynamic":
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2, drop_remainder=True)
         ds = tf.data.Dataset.zip(ds, seeds).map(
-            lambda batch, s: dynamic_binarize(batch, tf.cast(s % (2**31), tf.int32)),
+            lambda batch, s: _binarized(batch, tf.cast(s % (2**31), tf.int32)),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -237,16 +277,20 @@ def steps_per_epoch(num_examples: int, batch_size: int) -> int:
     return -(-num_examples // check_positive_int(batch_size, "batch_size"))
 
 
-def check_stream_options(batch_size: int, binarize: str | None, seed: int) -> tuple[int, str | None, int]:
-    """The options of :func:`make_stream`, checked, or a ``TypeError``/``ValueError`` naming the bad one."""
-    check_choice(binarize, "binarize", BINARIZATIONS)  # (its return value is a str: None would become "None")
-    return check_positive_int(batch_size, "batch_size"), binarize, check_seed(seed)
+def check_stream_options(
+    model: Any, batch_size: int, binarize: str | None, seed: int
+) -> tuple[likelihoods.Likelihood, int, str | None, int]:
+    """The options of :func:`make_stream`, checked (``binarize`` resolved), or an error naming the bad one."""
+    likelihood = _likelihood(model)
+    binarize = likelihood.check_binarization(binarize)
+    return likelihood, check_positive_int(batch_size, "batch_size"), binarize, check_seed(seed)
 
 
 def make_stream(
     x: np.ndarray,
+    model: Any,
     batch_size: int = 100,
-    binarize: str | None = "dynamic",
+    binarize: str | None = "default",
     seed: int = 0,
     start_step: int = 0,
     with_index: bool = False,
@@ -263,21 +307,21 @@ def make_stream(
     Use with ``fit(..., steps_per_epoch=steps_per_epoch(len(x), batch_size))``.
 
     Args:
-        x: images, shape ``(N, ...)``, float in [0, 1].
+        x: data, shape ``(N, ...)``, float, within the likelihood's support.
+        model: the model the data are for, or its likelihood (or its name), as for :func:`make_dataset`.
         batch_size: :math:`M`.
-        binarize: ``"dynamic"``, ``"fixed"`` (one draw with ``seed``, made here) or ``None``.
+        binarize: as for :func:`make_dataset`: ``"default"``, or for a Bernoulli ``"dynamic"``, ``"fixed"``
+            (one draw with ``seed``, made here) or ``None``.
         seed: an int in :math:`[0, 2^{31})`.
         start_step: the number of the first minibatch (0 for a new run).
         with_index: yield ``(batch, index)``, the batch's positions in ``x`` too (for methods that keep a
             state per data point, such as Monte Carlo EM's chains).
     """
-    batch_size, binarize, seed = check_stream_options(batch_size, binarize, seed)
+    likelihood, batch_size, binarize, seed = check_stream_options(model, batch_size, binarize, seed)
     if isinstance(start_step, bool) or not isinstance(start_step, (int, np.integer)) or start_step < 0:
         raise ValueError(f"start_step must be an int >= 0, got {start_step!r}")
-    x = _images(x)
-    if binarize == "fixed":
-        x = fixed_binarize(x, seed)
-    images = tf.convert_to_tensor(x.astype(np.float32, copy=False))
+    x = _prepared(x, likelihood, binarize, seed)
+    images = tf.convert_to_tensor(x)
     n, steps = len(x), steps_per_epoch(len(x), batch_size)
     order_key = tf.constant([int(seed), 0], tf.int64)
     binarize_key = tf.constant([int(seed), 1], tf.int64)
@@ -292,7 +336,7 @@ def make_stream(
         batch = tf.gather(images, index)
         if binarize == "dynamic":
             key = tf.random.experimental.stateless_fold_in(binarize_key, step)
-            batch = dynamic_binarize(batch, tf.cast(key % (2**31), tf.int32))
+            batch = _binarized(batch, tf.cast(key % (2**31), tf.int32))
         return (batch, index) if with_index else batch
 
     first_epoch, skip = divmod(int(start_step), steps)

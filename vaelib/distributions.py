@@ -1,4 +1,4 @@
-r"""Distributions the decoder returns, written for speed where TFP's general form is slow.
+r"""Distributions: the decoder's Bernoulli, written for speed where TFP's general form is slow, and saving a prior.
 
 :class:`LogitBernoulli` is ``tfp.distributions.Bernoulli`` with its log-probability written as one
 fused expression of the logits :math:`\ell = \operatorname{logit} \pi`:
@@ -24,10 +24,13 @@ every step: its step on the 784-100-3 model went from 21.7 to 9.7 ms.
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-__all__ = ["LogitBernoulli"]
+__all__ = ["LogitBernoulli", "serialize_distribution", "deserialize_distribution"]
 
 
 class LogitBernoulli(tfp.distributions.Bernoulli):
@@ -45,3 +48,46 @@ class LogitBernoulli(tfp.distributions.Bernoulli):
     def _log_prob(self, event: tf.Tensor) -> tf.Tensor:
         logits = self._logits_parameter_no_checks()
         return tf.cast(event, logits.dtype) * logits - tf.nn.softplus(logits)
+
+
+def serialize_distribution(distribution: tfp.distributions.Distribution) -> dict[str, Any]:
+    """A JSON-able description of a TFP distribution: its class and its parameters' values.
+
+    For a model's prior, saved with the model: parameters may be numbers, arrays (tensors and variables are
+    saved as their values), strings, dtypes and other distributions. Anything else is a ``TypeError``.
+    """
+    parameters: dict[str, Any] = {}
+    for key, value in distribution.parameters.items():
+        if value is None or isinstance(value, (bool, int, float, str)):
+            parameters[key] = value
+        elif isinstance(value, tfp.distributions.Distribution):
+            parameters[key] = serialize_distribution(value)
+        elif isinstance(value, tf.DType):
+            parameters[key] = {"dtype": value.name}
+        elif tf.is_tensor(value) or isinstance(value, (np.ndarray, np.generic)):
+            array = np.asarray(value)
+            parameters[key] = {"array": array.tolist(), "dtype": array.dtype.name}
+        else:
+            raise TypeError(
+                f"{type(distribution).__name__}'s parameter {key} ({type(value).__name__}) cannot be saved: a saved "
+                "prior's parameters must be numbers, arrays, dtypes or distributions"
+            )
+    return {"class_name": type(distribution).__name__, "parameters": parameters}
+
+
+def deserialize_distribution(config: dict[str, Any]) -> tfp.distributions.Distribution:
+    """The distribution :func:`serialize_distribution` described."""
+
+    def value(v: Any) -> Any:
+        if isinstance(v, dict) and "class_name" in v:
+            return deserialize_distribution(v)
+        if isinstance(v, dict) and "array" in v:
+            return tf.constant(np.asarray(v["array"], dtype=v["dtype"]))
+        if isinstance(v, dict) and "dtype" in v:
+            return tf.as_dtype(v["dtype"])
+        return v
+
+    cls = getattr(tfp.distributions, config["class_name"], None)
+    if not (isinstance(cls, type) and issubclass(cls, tfp.distributions.Distribution)):
+        raise ValueError(f"{config['class_name']!r} is not a distribution of tfp.distributions")
+    return cls(**{k: value(v) for k, v in config["parameters"].items()})

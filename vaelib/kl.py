@@ -73,10 +73,11 @@ def diagonal_gaussian(mean: tf.Tensor, log_var: tf.Tensor) -> tfd.MultivariateNo
     return tfd.MultivariateNormalDiag(loc=mean, scale_diag=tf.exp(0.5 * log_var))
 
 
-def reparameterized_sample(q: tfd.Distribution, num_samples: int, seed: tf.Tensor) -> tf.Tensor:
+def reparameterized_sample(q: tfd.Distribution, num_samples: int = 1, seed: int | tf.Tensor | None = None) -> tf.Tensor:
     r"""Draws :math:`z^{(l)} = \mu + \sigma \odot \epsilon^{(l)}` with :math:`\epsilon^{(l)} \sim \mathcal{N}(0, I)`.
 
-    For ``q`` a ``tfp.distributions.MultivariateNormalDiag`` and a stateless ``seed`` (shape ``[2]``):
+    ``seed`` follows vaelib's convention (``None``, an int, or a shape-``[2]`` integer tensor). For ``q`` a
+    ``tfp.distributions.MultivariateNormalDiag``:
     the same numbers as ``q.sample(num_samples, seed=seed)`` and the same gradients with respect to
     :math:`\mu` and :math:`\sigma`. TFP draws :math:`\epsilon` in the shape ``(L * J, ...)``, reshapes it
     to ``(L, J, ...)`` and moves the event axis last, and so does this function, but it names the Philox
@@ -88,6 +89,8 @@ def reparameterized_sample(q: tfd.Distribution, num_samples: int, seed: tf.Tenso
     Returns:
         :math:`z`, shape ``(L, ...) + (J,)``: ``num_samples`` first, then ``q``'s batch and event shapes.
     """
+    num_samples = check_positive_int(num_samples, "num_samples")
+    seed = stateless_seed(seed)
     diagonal = isinstance(q, tfd.MultivariateNormalDiag) and isinstance(q.scale, tf.linalg.LinearOperatorDiag)
     if not diagonal or q.loc is None or q.batch_shape.rank is None:
         return q.sample(num_samples, seed=seed)
@@ -96,7 +99,7 @@ def reparameterized_sample(q: tfd.Distribution, num_samples: int, seed: tf.Tenso
     events, batch = q.event_shape_tensor(), q.batch_shape_tensor()
     # drawn in TFP's shape (L J, ...): compiled by XLA, the generator's numbers depend on the shape
     draw_shape = tf.concat([num_samples * events, batch], axis=0)
-    eps = tf.random.stateless_normal(draw_shape, seed=tf.cast(seed, tf.int32), dtype=q.dtype, alg="philox")
+    eps = tf.random.stateless_normal(draw_shape, seed=seed, dtype=q.dtype, alg="philox")
     eps = tf.reshape(eps, tf.concat([[num_samples], events, batch], axis=0))
     eps = tf.transpose(eps, [0, *range(2, rank + 1), 1])  # (L, J, ...) to (L, ..., J)
     return eps * scale + loc

@@ -71,7 +71,7 @@ class _RealValuedLatentModel:
 
     def check_data(self, x: Any) -> tf.Tensor:
         """Check a batch of shape ``(N, D)`` of finite reals; return it in ``value_dtype``."""
-        return check_data(x, self.data_shape, support="real", dtype=self.value_dtype)
+        return check_data(x, self.data_shape, dtype=self.value_dtype)
 
 
 class LinearGaussianModel(_RealValuedLatentModel):
@@ -121,7 +121,7 @@ class LinearGaussianModel(_RealValuedLatentModel):
         :math:`U_K` their eigenvectors (an eigenvalue below :math:`s^2` gives a zero column). Any rotation
         :math:`W R` has the same likelihood.
         """
-        x = np.asarray(check_data(x, (np.shape(x)[-1],), support="real", dtype=tf.float64))
+        x = np.asarray(check_data(x, (np.shape(x)[-1],), dtype=tf.float64))
         latent_dim = check_positive_int(latent_dim, "latent_dim")
         if latent_dim > x.shape[1]:
             raise ValueError(f"latent_dim must be at most the data's dimension {x.shape[1]}, got {latent_dim}")
@@ -186,7 +186,7 @@ class LinearGaussianModel(_RealValuedLatentModel):
 class ProbabilisticPCA(_RealValuedLatentModel, keras.Model):
     r"""The linear-Gaussian model with :math:`W` and :math:`b` learned and :math:`s` fixed: probabilistic PCA.
 
-    A generative model without an encoder, for Monte Carlo EM (:class:`~vaelib.mcem.MonteCarloEM`), where
+    A generative model without an encoder, for Monte Carlo EM (:class:`~vaelib.paper.mcem.MonteCarloEM`), where
     everything can be checked exactly: :meth:`as_linear_gaussian` gives the current model's evidence and
     posterior in closed form, and :meth:`LinearGaussianModel.maximum_likelihood` the optimum to reach.
     ``decoder`` is the Dense layer :math:`z \mapsto Wz + b`, initialised from :math:`\mathcal{N}(0, 0.1^2)`
@@ -221,6 +221,11 @@ class ProbabilisticPCA(_RealValuedLatentModel, keras.Model):
     def call(self, z: tf.Tensor) -> tf.Tensor:
         """The decoder's mean :math:`Wz + b`."""
         return self.decoder(z)
+
+    @property
+    def decoder_variables(self) -> list[tf.Variable]:
+        r"""The trainable weights of :math:`p_\theta(x|z)`: :math:`W` and :math:`b`."""
+        return self.decoder.trainable_variables
 
     def as_linear_gaussian(self) -> LinearGaussianModel:
         """The current model as a :class:`LinearGaussianModel` (float64), with its exact evidence and posterior."""

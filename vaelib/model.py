@@ -1,22 +1,29 @@
-r"""The variational auto-encoder as a Keras 3 model with ``tfp.distributions`` at both ends.
+r"""The variational auto-encoder as a Keras 3 model that composes an encoder, a decoder, a likelihood and a prior.
 
-* Encoder (recognition model) :math:`q_\phi(z|x) = \mathcal{N}(z; \mu, \operatorname{diag}\sigma^2)`,
-  where the encoder's *outputs* :math:`\mu` and :math:`\sigma` are functions of :math:`x`.
-  :math:`\sigma = \operatorname{softplus}(h) + \sigma_{\min}` with :math:`\sigma_{\min} = 10^{-4}`:
-  it cannot underflow to 0 (so :math:`\log\sigma^2 \ge -18.4`) and grows only linearly in the
-  network output :math:`h` (so :math:`\sigma^2` cannot overflow where :math:`\exp h` would).
-* Prior :math:`p(z) = \mathcal{N}(0, I)`.
-* Decoder (generative model) :math:`p_\theta(x|z)`: independent Bernoulli pixels with logits from the
-  network (binary data), or the paper's Frey Face decoder, Gaussian with mean
-  :math:`\operatorname{sigmoid}(h_1) \in (0, 1)` and learned scale :math:`\operatorname{softplus}(h_2) + 10^{-3}`.
+* Encoder (recognition model) :math:`q_\phi(z|x) = \mathcal{N}(z; \mu, \operatorname{diag}\sigma^2)`: any Keras
+  model whose *outputs* are :math:`2 N_z` numbers per datum, :math:`\mu` and then a raw value :math:`h` of
+  :math:`\sigma = \operatorname{softplus}(h) + \sigma_{\min}`, :math:`\sigma_{\min} = 10^{-4}`: it cannot
+  underflow to 0 (so :math:`\log\sigma^2 \ge -18.4`) and grows only linearly in :math:`h` (so :math:`\sigma^2`
+  cannot overflow where :math:`\exp h` would).
+* Prior :math:`p(z)`: a ``tfp.distributions`` object with event shape :math:`(N_z,)`, by default
+  :math:`\mathcal{N}(0, I)`.
+* Decoder (generative model) :math:`p_\theta(x|z)`: any Keras model mapping :math:`z` to the parameters of a
+  likelihood (:mod:`vaelib.likelihoods`): one number per data value for the Bernoulli (logits), one or two
+  for the Gaussian.
 
-``compile()`` without a loss trains on :math:`-\frac1M\sum_i \widehat{\mathcal{L}}_B(x^{(i)})`,
-the per-example mean of the negative bound (the paper's eq. 8 divided by :math:`N`).
+:math:`N_z` and the shape of a data point come from the networks: from the encoder's declared input, or, for
+a network that declares none (a subclassed model), from the first data the model sees (as Keras builds
+its layers).
+
+``compile()`` takes no loss: the model trains on an objective (:mod:`vaelib.objectives`), by default the
+per-example mean of the negative bound, :math:`-\frac1M\sum_i \widehat{\mathcal{L}}_B(x^{(i)})` (the paper's
+eq. 8 divided by :math:`N`).
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,69 +32,23 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from vaelib._checks import (
-    check_choice,
-    check_data,
-    check_non_negative,
-    check_positive_int,
-    check_seed,
-    folded_seed,
-    stateless_seed,
-)
-from vaelib.bound import KL_METHODS, OBJECTIVES, elbo_terms, iwae_terms
+from vaelib import likelihoods, networks, objectives
+from vaelib._checks import check_data, check_non_negative, check_positive_int, check_seed, folded_seed, stateless_seed
 from vaelib.compiled_loop import compiled_train_function, runs_compiled_loop
-from vaelib.distributions import LogitBernoulli
+from vaelib.distributions import deserialize_distribution, serialize_distribution
 from vaelib.kl import standard_normal
-from vaelib.networks import build_decoder, build_encoder
-from vaelib.wake_sleep import wake_sleep_terms
+from vaelib.networks import has_convolutions
 
 tfd = tfp.distributions
 
-__all__ = ["VAE", "EncoderDecoder", "weight_penalty", "xla_by_default"]
+__all__ = ["VAE", "EncoderDecoder", "weight_penalty", "XLA_MIN_STEPS"]
 
 ENCODER_MIN_SCALE = 1e-4
-DECODER_MIN_SCALE = 1e-3
-TRAINING_OBJECTIVES = (*OBJECTIVES, "wake_sleep")  # the bounds, and the wake-sleep algorithm
 STEPS_PER_EXECUTION = 20  # training steps per call into the compiled graph (fewer Python round trips)
-LIKELIHOODS = ("bernoulli", "gaussian")
-ARCHITECTURES = ("mlp", "conv")
-
-
-def xla_by_default(architecture: str) -> bool:
-    """Whether ``compile`` turns XLA on by default for a model of this ``architecture`` on this machine.
-
-    The MLP: always (XLA fuses the element-wise work and the Adam update around its matrix products).
-    The conv model: only where TensorFlow sees a GPU, where XLA hands the convolutions to the GPU's own
-    library; on a CPU, XLA's convolutions measured slower than TensorFlow's oneDNN ones. Nothing else in
-    vaelib depends on the device: TensorFlow places every op on the GPU when there is one.
-    """
-    return architecture == "mlp" or bool(tf.config.list_physical_devices("GPU"))
-
-
-def _shape(value: Sequence[int], name: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(d) for d in value)
-    except TypeError as err:
-        raise TypeError(f"{name} must be a sequence of positive integers, got {value!r}") from err
-    if not shape or any(d < 1 for d in shape):
-        raise ValueError(f"{name} must be a non-empty sequence of positive integers, got {value!r}")
-    return shape
-
-
-def _initializer(spec: str | dict | keras.initializers.Initializer) -> keras.initializers.Initializer:
-    """The Keras initializer ``spec`` names, ignoring config keys this Keras version does not know.
-
-    A model saved by a newer Keras may record options its initializers gained since (e.g.
-    ``input_axes``); an older Keras, such as the one Colab ships, would refuse the whole model.
-    """
-    try:
-        return keras.initializers.get(spec)
-    except (TypeError, ValueError):
-        if not (isinstance(spec, dict) and isinstance(spec.get("config"), dict) and "class_name" in spec):
-            raise
-        cls = type(keras.initializers.get(spec["class_name"]))
-        known = inspect.signature(cls.__init__).parameters
-        return cls(**{k: v for k, v in spec["config"].items() if k in known})
+#: ``jit_compile="auto"`` turns XLA on for a ``fit`` that brings the model's training to at least this many
+#: steps: below, compiling costs more than it saves (``benchmarks/train_speed.py``'s ``first_fit`` case).
+XLA_MIN_STEPS = 2000
+FACTORIES = ("mlp", "conv")
 
 
 def weight_penalty(variables: list[tf.Variable], weight_decay: float) -> tf.Tensor:
@@ -103,23 +64,67 @@ def weight_penalty(variables: list[tf.Variable], weight_decay: float) -> tf.Tens
     return 0.5 * weight_decay * squares
 
 
-class EncoderDecoder(keras.Model):
-    r"""What :class:`VAE` and :class:`~vaelib.autoencoder.Autoencoder` share: an encoder and a decoder network.
+def _initializer(spec: str | dict | keras.initializers.Initializer) -> keras.initializers.Initializer:
+    """The Keras initializer ``spec`` names, ignoring config keys this Keras version does not know.
 
-    The decoder gives :math:`p(x|z)` (``decode``); subclasses say what ``encode`` gives and what
-    training minimises (``_objective``). Shared: the networks, the data checks, reconstructions, the
-    training and evaluation steps (with weight decay and the noise seed), and saving. Build a model with
-    the subclasses' :meth:`mlp` or :meth:`conv`.
+    A factory's options are saved as given, and a model saved by a newer Keras may record options its
+    initializers gained since (e.g. ``input_axes``); an older Keras, such as the one Colab ships, would
+    refuse the whole model.
+    """
+    try:
+        return keras.initializers.get(spec)
+    except (TypeError, ValueError):
+        if not (isinstance(spec, dict) and isinstance(spec.get("config"), dict) and "class_name" in spec):
+            raise
+        cls = type(keras.initializers.get(spec["class_name"]))
+        known = inspect.signature(cls.__init__).parameters
+        return cls(**{k: v for k, v in spec["config"].items() if k in known})
+
+
+def _shape(value: Sequence[int], name: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(d) for d in value)
+    except TypeError as err:
+        raise TypeError(f"{name} must be a sequence of positive integers, got {value!r}") from err
+    if not shape or any(d < 1 for d in shape):
+        raise ValueError(f"{name} must be a non-empty sequence of positive integers, got {value!r}")
+    return shape
+
+
+def _declared_input_shape(network: Any) -> tuple[int, ...] | None:
+    """The shape of one datum that ``network`` declares (a functional or Sequential model), else ``None``."""
+    try:
+        inputs = network.inputs
+    except (AttributeError, ValueError):
+        return None
+    if not inputs or len(inputs) != 1:
+        return None
+    shape = tuple(inputs[0].shape[1:])
+    return shape if all(isinstance(d, int) for d in shape) else None
+
+
+def _check_network(network: Any, name: str) -> None:
+    if not isinstance(network, keras.layers.Layer):
+        raise TypeError(f"{name} must be a Keras model or layer, got {type(network).__name__}")
+
+
+class EncoderDecoder(keras.Model):
+    r"""What :class:`VAE` and :class:`~vaelib.autoencoder.Autoencoder` share: an encoder, a decoder, a likelihood.
+
+    The decoder and the likelihood give :math:`p(x|z)` (``decode``); subclasses say what ``encode`` gives and
+    what training minimises (``_objective``). Shared: composing and checking the networks, the data checks,
+    reconstructions, the training and evaluation steps (with weight decay, the noise seed and XLA where it
+    pays), and saving.
 
     Args:
-        data_shape: shape of one data point, e.g. ``(28, 28)``.
-        latent_dim: :math:`N_z`, the dimension of :math:`z`.
-        architecture: ``"mlp"`` or ``"conv"``.
-        hidden_units: widths of the hidden dense layers of the encoder (the decoder mirrors them).
-        activation: activation of the MLP's hidden layers.
-        likelihood: ``"bernoulli"`` (data in [0, 1]) or ``"gaussian"`` (real-valued data).
-        filters: channels of the conv model's two stride-2 convolutions.
-        initializer: Keras initializer of every kernel (the paper uses ``N(0, 0.01)``).
+        encoder: a Keras model (Sequential, functional or subclassed) from a batch of data to
+            ``encoder_outputs_per_latent`` :math:`\times N_z` numbers per datum.
+        decoder: a Keras model from :math:`z`, shape ``(N, N_z)``, to the likelihood's parameters: shape
+            ``(N, *data_shape)`` for one number per data value, ``(N, *data_shape, k)`` for :math:`k`, or
+            ``(N, k * prod(data_shape))``, read as :math:`k` blocks one after the other (the first: the mean).
+        likelihood: ``"bernoulli"`` (the default), ``"continuous_bernoulli"``, ``"gaussian"``, or a
+            :class:`vaelib.likelihoods.Likelihood`.
+        **kwargs: passed to ``keras.Model`` (e.g. ``name``).
     """
 
     encoder_outputs_per_latent = 1  # encoder outputs per latent dimension
@@ -128,52 +133,68 @@ class EncoderDecoder(keras.Model):
 
     def __init__(
         self,
-        data_shape: Sequence[int] = (28, 28),
-        latent_dim: int = 20,
-        architecture: str = "mlp",
-        hidden_units: Sequence[int] = (500,),
-        activation: str = "tanh",
-        likelihood: str = "bernoulli",
-        filters: Sequence[int] = (32, 64),
-        initializer: str | dict = "glorot_uniform",
+        encoder: keras.layers.Layer,
+        decoder: keras.layers.Layer,
+        likelihood: str | likelihoods.Likelihood = "bernoulli",
         **kwargs: Any,
     ) -> None:
+        _check_network(encoder, "encoder")
+        _check_network(decoder, "decoder")
+        recipe = kwargs.pop("_recipe", None)  # the factory's options, from mlp() or conv()
         super().__init__(**kwargs)
-        self.data_shape = _shape(data_shape, "data_shape")
-        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
-        self.architecture = check_choice(architecture, "architecture", ARCHITECTURES)
-        self.likelihood = check_choice(likelihood, "likelihood", LIKELIHOODS)
-        self.hidden_units = tuple(check_positive_int(u, "hidden_units entry") for u in hidden_units)
-        self.activation = activation
-        self.filters = tuple(check_positive_int(f, "filters entry") for f in filters)
-        self.initializer = initializer
-        if architecture == "conv":
-            if len(self.data_shape) not in (2, 3):
-                raise ValueError(f"the conv model needs images of shape (H, W) or (H, W, C), got {self.data_shape}")
-            shrink = 2 ** len(self.filters)
-            if self.data_shape[0] % shrink or self.data_shape[1] % shrink:
-                raise ValueError(f"the conv model needs height and width divisible by {shrink}, got {self.data_shape}")
-        init = _initializer(initializer)
-        self.encoder = build_encoder(
-            architecture,
-            self.data_shape,
-            self.latent_dim,
-            self.hidden_units,
-            activation,
-            self.filters,
-            init,
-            self.encoder_outputs_per_latent,
-        )
-        outputs = 1 if likelihood == "bernoulli" else 2
-        self.decoder = build_decoder(
-            architecture, self.data_shape, self.latent_dim, self.hidden_units, activation, self.filters, outputs, init
-        )
+        self._recipe: dict[str, Any] | None = recipe
+        self.encoder = encoder
+        self.decoder = decoder
+        self.likelihood = likelihoods.get(likelihood)
+        self.data_shape: tuple[int, ...] | None = None
+        self.latent_dim: int | None = None
         self.weight_decay = 0.0
+        self.xla = "auto"
+        self.compiled_loop = True
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.term_trackers = {name: keras.metrics.Mean(name=name) for name in self.reported_terms}
-        self.build((None, *self.data_shape))
+        shape = _declared_input_shape(encoder)
+        if shape is not None:
+            self.build((None, *shape))
 
-    # ----------------------------------------------------------------- constructors
+    # ----------------------------------------------------------------- shapes
+    def build(self, input_shape: Sequence[int | None]) -> None:
+        """Read :math:`N_z` and the data's shape off the networks, and check that they fit together."""
+        if self.built:
+            return
+        data_shape = _shape(tuple(input_shape)[1:], "the data's shape")
+        declared = _declared_input_shape(self.encoder)
+        if declared is not None and declared != data_shape:
+            raise ValueError(f"the encoder takes data of shape {declared}, got data of shape {data_shape}")
+        h = self.encoder(tf.zeros((1, *data_shape)))
+        per_latent = self.encoder_outputs_per_latent
+        if len(h.shape) != 2 or h.shape[-1] % per_latent:
+            raise ValueError(
+                f"the encoder must give {per_latent} x N_z numbers per datum, shape (N, {per_latent} * N_z), "
+                f"got shape {tuple(h.shape)}"
+            )
+        latent_dim = h.shape[-1] // per_latent
+        out = self.decoder(tf.zeros((1, latent_dim)))
+        self._layout, parameters = _decoder_layout(tuple(out.shape[1:]), data_shape)
+        self.likelihood.build(data_shape, parameters)
+        self.data_shape, self.latent_dim = data_shape, latent_dim
+        self._check_prior()
+        self.built = True
+
+    def _check_prior(self) -> None:
+        """Subclasses with a prior check it against :math:`N_z`."""
+
+    def get_build_config(self) -> dict[str, Any] | None:
+        return None if self.data_shape is None else {"input_shape": [None, *self.data_shape]}
+
+    def build_from_config(self, config: dict[str, Any]) -> None:
+        self.build(config["input_shape"])
+
+    def _ensure_built(self, shape: Sequence[int | None]) -> None:
+        if not self.built:
+            self.build(shape)
+
+    # ----------------------------------------------------------------- factories
     @classmethod
     def mlp(
         cls,
@@ -181,11 +202,25 @@ class EncoderDecoder(keras.Model):
         latent_dim: int = 20,
         hidden_units: Sequence[int] = (500,),
         activation: str = "tanh",
-        likelihood: str = "bernoulli",
+        likelihood: str | likelihoods.Likelihood = "bernoulli",
+        initializer: str | dict = "glorot_uniform",
+        outputs_per_value: int | None = None,
         **kwargs: Any,
     ) -> Any:
-        """The paper's MLP model: by default 784-500-20 with tanh and a Bernoulli decoder."""
-        return cls(data_shape, latent_dim, "mlp", hidden_units, activation, likelihood, **kwargs)
+        """The paper's MLP model: by default 784-500-20 with tanh and a Bernoulli decoder.
+
+        ``outputs_per_value``: the decoder's numbers per data value (default: the likelihood's first, 1; 2 for
+        a Gaussian whose scale depends on :math:`z`). Other ``kwargs`` go to the constructor (``prior``,
+        ``name``).
+        """
+        options = {
+            "data_shape": list(_shape(data_shape, "data_shape")),
+            "latent_dim": check_positive_int(latent_dim, "latent_dim"),
+            "hidden_units": [check_positive_int(u, "hidden_units entry") for u in hidden_units],
+            "activation": activation,
+            "initializer": initializer,
+        }
+        return cls._from_recipe("mlp", options, likelihood, outputs_per_value, kwargs)
 
     @classmethod
     def conv(
@@ -194,54 +229,126 @@ class EncoderDecoder(keras.Model):
         latent_dim: int = 2,
         filters: Sequence[int] = (32, 64),
         hidden_units: Sequence[int] = (16,),
-        likelihood: str = "bernoulli",
+        likelihood: str | likelihoods.Likelihood = "bernoulli",
+        initializer: str | dict = "glorot_uniform",
+        outputs_per_value: int | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Convolutional model: two stride-2 3x3 convolutions each way (the Keras VAE example)."""
-        return cls(data_shape, latent_dim, "conv", hidden_units, "relu", likelihood, filters, **kwargs)
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "data_shape": list(self.data_shape),
-            "latent_dim": self.latent_dim,
-            "architecture": self.architecture,
-            "hidden_units": list(self.hidden_units),
-            "activation": self.activation,
-            "likelihood": self.likelihood,
-            "filters": list(self.filters),
-            # a name or a {class_name, config} dict as given, so a model saved by one Keras version loads in another
-            "initializer": self.initializer
-            if isinstance(self.initializer, (str, dict))
-            else keras.initializers.serialize(self.initializer),
+        """A convolutional model: two stride-2 3x3 convolutions each way (the Keras VAE example)."""
+        options = {
+            "data_shape": list(_shape(data_shape, "data_shape")),
+            "latent_dim": check_positive_int(latent_dim, "latent_dim"),
+            "filters": [check_positive_int(f, "filters entry") for f in filters],
+            "hidden_units": [check_positive_int(u, "hidden_units entry") for u in hidden_units],
+            "initializer": initializer,
         }
+        return cls._from_recipe("conv", options, likelihood, outputs_per_value, kwargs)
+
+    @classmethod
+    def _from_recipe(
+        cls,
+        factory: str,
+        options: dict[str, Any],
+        likelihood: str | likelihoods.Likelihood,
+        outputs_per_value: int | None,
+        kwargs: dict[str, Any],
+    ) -> Any:
+        likelihood = likelihoods.get(likelihood)
+        if outputs_per_value is None:
+            outputs_per_value = likelihood.parameters_per_value[0]
+        outputs_per_value = check_positive_int(outputs_per_value, "outputs_per_value")
+        init = _initializer(options["initializer"])
+        per_latent = cls.encoder_outputs_per_latent
+        if factory == "mlp":
+            layers = {k: options[k] for k in ("hidden_units", "activation")}
+            encoder = networks.mlp_encoder(
+                options["data_shape"], options["latent_dim"], **layers, initializer=init, outputs_per_latent=per_latent
+            )
+            decoder = networks.mlp_decoder(
+                options["data_shape"], options["latent_dim"], **layers, initializer=init,
+                outputs_per_value=outputs_per_value,
+            )  # fmt: skip
+        else:
+            layers = {k: options[k] for k in ("filters", "hidden_units")}
+            encoder = networks.conv_encoder(
+                options["data_shape"], options["latent_dim"], **layers, initializer=init, outputs_per_latent=per_latent
+            )
+            decoder = networks.conv_decoder(
+                options["data_shape"], options["latent_dim"], **layers, initializer=init,
+                outputs_per_value=outputs_per_value,
+            )  # fmt: skip
+        recipe = {"factory": factory, **options, "outputs_per_value": outputs_per_value}
+        return cls(encoder, decoder, likelihood=likelihood, _recipe=recipe, **kwargs)
+
+    # ----------------------------------------------------------------- saving
+    def get_config(self) -> dict[str, Any]:
+        """The networks (or, for a model of :meth:`mlp` or :meth:`conv`, the factory's options) and the likelihood.
+
+        A factory's model records its options rather than its layers, so that a model saved by one Keras
+        version loads in another (whose layers may take other options).
+        """
+        config: dict[str, Any] = {
+            "name": self.name,
+            "likelihood": keras.saving.serialize_keras_object(self.likelihood),
+        }
+        if self._recipe is not None:
+            config["networks"] = dict(self._recipe)
+        else:
+            config["encoder"] = keras.saving.serialize_keras_object(self.encoder)
+            config["decoder"] = keras.saving.serialize_keras_object(self.decoder)
+        return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> EncoderDecoder:
-        return cls(**config)
+        config = dict(config)
+        likelihood = likelihoods.get(config.pop("likelihood"))
+        recipe = config.pop("networks", None)
+        if recipe is not None:
+            recipe = dict(recipe)
+            factory = recipe.pop("factory")
+            if factory not in FACTORIES:
+                raise ValueError(f"unknown network factory {factory!r}; the factories are {', '.join(FACTORIES)}")
+            return getattr(cls, factory)(likelihood=likelihood, **recipe, **config)
+        encoder = keras.saving.deserialize_keras_object(config.pop("encoder"))
+        decoder = keras.saving.deserialize_keras_object(config.pop("decoder"))
+        return cls(encoder, decoder, likelihood=likelihood, **config)
 
+    # ----------------------------------------------------------------- the model
     def check_data(self, x: Any) -> tf.Tensor:
-        """Check a batch of data against this model (shape, dtype, finite, in [0, 1] for Bernoulli)."""
-        support = "unit" if self.likelihood == "bernoulli" else "real"
-        return check_data(x, self.data_shape, support=support)
+        """Check a batch of data against this model: shape, dtype, finite, within the likelihood's support."""
+        shape = np.shape(x) if not isinstance(x, (tf.Tensor, tf.Variable)) else tuple(x.shape)
+        if not self.built and len(shape) >= 2:
+            self._ensure_built((None, *shape[1:]))
+        if not self.built:
+            raise ValueError(f"x must be a batch of data of shape (N, ...), got shape {shape}")
+        return check_data(x, self.data_shape, likelihood=self.likelihood)
+
+    @property
+    def decoder_variables(self) -> list[tf.Variable]:
+        r"""The trainable weights of :math:`p_\theta(x|z)`: the decoder's and the likelihood's (a learned scale)."""
+        return [*self.decoder.trainable_variables, *self.likelihood.trainable_variables]
 
     def decode(self, z: Any, training: bool = False) -> tfd.Independent:
         r""":math:`p(x|z)` with event shape ``data_shape`` and batch shape ``z.shape[:-1]``.
 
-        ``z`` may carry sample dimensions in front, e.g. ``(L, N, J)`` gives batch shape ``(L, N)``.
+        ``z`` may carry sample dimensions in front, e.g. ``(L, N, N_z)`` gives batch shape ``(L, N)``.
         """
+        if not self.built:
+            raise ValueError("the model is not built yet: give it data first (its networks declare no input shape)")
         z = tf.convert_to_tensor(z, dtype=tf.float32)
         if z.shape.rank is None or z.shape.rank < 2 or z.shape[-1] != self.latent_dim:
             raise ValueError(f"z must have shape (..., N, {self.latent_dim}), got {z.shape}")
         leading = tf.shape(z)[:-1]
-        h = self.decoder(tf.reshape(z, [-1, self.latent_dim]), training=training)
-        h = tf.reshape(h, tf.concat([leading, tf.shape(h)[1:]], axis=0))
-        ndims = len(self.data_shape)
-        if self.likelihood == "bernoulli":
-            return tfd.Independent(LogitBernoulli(logits=h[..., 0], dtype=tf.float32), reinterpreted_batch_ndims=ndims)
-        loc = tf.sigmoid(h[..., 0])
-        scale = tf.nn.softplus(h[..., 1]) + DECODER_MIN_SCALE
-        return tfd.Independent(tfd.Normal(loc=loc, scale=scale), reinterpreted_batch_ndims=ndims)
+        out = self.decoder(tf.reshape(z, [-1, self.latent_dim]), training=training)
+        parameters = self.likelihood.parameters
+        if self._layout == "blocks":  # (B, k * D): k blocks of D values, one after the other
+            out = tf.transpose(tf.reshape(out, [-1, parameters, math.prod(self.data_shape)]), [0, 2, 1])
+        shape = tf.concat([leading, self.data_shape, [parameters]], axis=0)
+        return self.likelihood.distribution(tf.reshape(out, shape))
+
+    def encode(self, x: Any, training: bool = False) -> tfd.Distribution:
+        """The encoder's distribution over :math:`z` for a batch (subclasses say which)."""
+        raise NotImplementedError
 
     def call(self, x: tf.Tensor, training: bool = False) -> tf.Tensor:
         """Reconstruction means: the decoder's mean at the encoder's mean (what ``predict`` returns)."""
@@ -252,19 +359,17 @@ class EncoderDecoder(keras.Model):
         return self(self.check_data(x)).numpy()
 
     # ----------------------------------------------------------------- training
-    def encode(self, x: Any, training: bool = False) -> tfd.Distribution:
-        """The encoder's distribution over :math:`z` for a batch (subclasses say which)."""
-        raise NotImplementedError
-
     def compile(
         self,
         optimizer: str | keras.optimizers.Optimizer = "adam",
+        *,
         weight_decay: float = 0.0,
         seed: int | None = None,
+        jit_compile: bool | str = "auto",
         compiled_loop: bool = True,
         **kwargs: Any,
     ) -> None:
-        r"""Configure training on the model's own loss (no ``loss`` argument is needed).
+        r"""Configure training on the model's own objective (no ``loss`` argument is needed).
 
         Args:
             optimizer: any Keras optimizer.
@@ -272,36 +377,46 @@ class EncoderDecoder(keras.Model):
                 all weights to the per-example loss.
             seed: where the noise of every training and evaluation step comes from (see
                 :meth:`VAE.compile`).
+            jit_compile: ``"auto"`` (the default): XLA for a ``fit`` that brings the model's training to at
+                least :data:`XLA_MIN_STEPS` steps, unless the networks have convolutions (XLA slowed them down on
+                a CPU), and always where TensorFlow sees a GPU; ``True`` or ``False`` as in Keras.
             compiled_loop: with XLA on, run the ``steps_per_execution`` steps of each call as one loop
                 inside one XLA computation (:mod:`vaelib.compiled_loop`): the same steps, the same
                 weights bit for bit, without leaving XLA between steps. ``False``: Keras's own loop.
-            **kwargs: passed to ``keras.Model.compile``. Unless given, ``steps_per_execution`` is
-                ``vaelib.model.STEPS_PER_EXECUTION`` (20) and ``jit_compile`` (XLA) is ``vaelib.model.xla_by_default``:
-                on for the MLP, and for the conv model only where a GPU is visible (XLA slows
-                convolutions down on CPU: ``benchmarks/train_speed.py``). Inside a ``tf.distribute``
-                strategy's scope both default to off (one step per call, no XLA).
+            **kwargs: passed to ``keras.Model.compile``; ``metrics`` are computed on the reconstructions
+                (``y_true`` the data, ``y_pred`` what ``predict`` returns). Unless given, ``steps_per_execution``
+                is 20; inside a ``tf.distribute`` strategy's scope it is 1, and XLA off.
         """
         self.weight_decay = check_non_negative(weight_decay, "weight_decay")
         self.noise_seed = seed
         if not isinstance(compiled_loop, bool):
             raise TypeError(f"compiled_loop must be True or False, got {compiled_loop!r}")
+        if jit_compile not in ("auto", True, False):
+            raise ValueError(f"jit_compile must be 'auto', True or False, got {jit_compile!r}")
         self.compiled_loop = compiled_loop
         if kwargs.get("loss") is not None:
             raise ValueError(f"{type(self).__name__}.compile() takes no loss: the model trains on its own objective")
         kwargs.pop("loss", None)
-        # Several steps per call, and XLA for the MLP (it fuses the small matrix products and element-wise
-        # ops; on CPU it slows convolutions down). Not under a tf.distribute strategy, where Keras's
-        # multi-step loop fails to run.
+        for name in ("loss_weights", "weighted_metrics"):
+            if kwargs.get(name) is not None:
+                raise ValueError(f"{type(self).__name__}.compile() takes no {name}: the model has no loss to weight")
         distributed = tf.distribute.has_strategy()
         kwargs.setdefault("steps_per_execution", 1 if distributed else STEPS_PER_EXECUTION)
-        kwargs.setdefault("jit_compile", xla_by_default(self.architecture) and not distributed)
-        super().compile(optimizer=optimizer, **kwargs)
+        self.xla = False if distributed and jit_compile == "auto" else jit_compile
+        super().compile(optimizer=optimizer, jit_compile=self.xla is True, **kwargs)
 
     def get_compile_config(self) -> dict[str, Any] | None:
         if not self.compiled:
             return None
         config = super().get_compile_config() or {}
-        return dict(config, weight_decay=self.weight_decay, seed=self.noise_seed, compiled_loop=self.compiled_loop)
+        config.pop("loss", None)
+        return dict(
+            config,
+            jit_compile=self.xla,
+            weight_decay=self.weight_decay,
+            seed=self.noise_seed,
+            compiled_loop=self.compiled_loop,
+        )
 
     def compile_from_config(self, config: dict[str, Any]) -> None:
         config = keras.saving.deserialize_keras_object(config)
@@ -310,7 +425,17 @@ class EncoderDecoder(keras.Model):
 
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
-        return [self.loss_tracker, *self.term_trackers.values()]
+        compiled = getattr(self, "_compile_metrics", None)
+        return [self.loss_tracker, *self.term_trackers.values(), *([compiled] if compiled is not None else [])]
+
+    def uses_xla(self, total_steps: int | None) -> bool:
+        """Whether a ``fit`` that brings training to ``total_steps`` steps runs with XLA (``None``: unknown, long)."""
+        if self.xla != "auto":
+            return bool(self.xla)
+        if tf.config.list_physical_devices("GPU"):
+            return True
+        long_enough = total_steps is None or total_steps >= XLA_MIN_STEPS
+        return long_enough and not has_convolutions(self)
 
     def make_train_function(self, force: bool = False) -> Any:
         """Keras's ``train_function``; with XLA on, one that runs each call's steps as one compiled loop.
@@ -335,8 +460,10 @@ class EncoderDecoder(keras.Model):
             seed = check_seed(seed)
         if seed != self.noise_seed:
             self._noise_seed = seed
-            # the compiled steps captured the old seed: trace them again
-            self.train_function = self.test_function = self.predict_function = None
+            self._reset_functions()  # the compiled steps captured the old seed: trace them again
+
+    def _reset_functions(self) -> None:
+        self.train_function = self.test_function = self.predict_function = None
 
     def step_seed(self, stream: int) -> tf.Tensor | None:
         """The stateless seed of this step's noise: ``(noise_seed, stream)`` folded with the step count.
@@ -368,13 +495,15 @@ class EncoderDecoder(keras.Model):
         """:func:`weight_penalty` over all trainable weights, at this model's ``weight_decay``."""
         return weight_penalty(self.trainable_variables, self.weight_decay)
 
-    def _record(self, loss: tf.Tensor, terms: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    def _record(self, x: tf.Tensor, loss: tf.Tensor, terms: dict[str, tf.Tensor], training: bool) -> dict:
         # weight each batch's mean loss by its size, so the epoch's loss is a per-example mean like the rest
-        batch_size = tf.shape(terms["reconstruction"])[0]
+        batch_size = tf.shape(x)[0]
         self.loss_tracker.update_state(loss, sample_weight=tf.cast(batch_size, loss.dtype))
         for name, tracker in self.term_trackers.items():
             tracker.update_state(terms[name])
-        return {m.name: m.result() for m in self.metrics}
+        if getattr(self, "_compile_metrics", None) is not None:
+            self._compile_metrics.update_state(x, self(x, training=training))
+        return self.get_metrics_result()
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -386,12 +515,13 @@ class EncoderDecoder(keras.Model):
             scaled_loss = loss / replicas
         grads = tape.gradient(scaled_loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        return self._record(loss, terms)
+        return self._record(x, loss, terms, training=True)
 
     def test_step(self, data: Any) -> dict[str, tf.Tensor]:
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        loss, terms = self._loss_and_terms(self.check_data(x), stream=1)
-        return self._record(loss, terms)
+        x = self.check_data(x)
+        loss, terms = self._loss_and_terms(x, stream=1)
+        return self._record(x, loss, terms, training=False)
 
     def _check_fit_input(self, x: Any) -> None:
         if isinstance(x, (np.ndarray, tf.Tensor, list)):
@@ -399,6 +529,10 @@ class EncoderDecoder(keras.Model):
         elif isinstance(x, tf.data.Dataset):
             spec = x.element_spec
             spec = spec[0] if isinstance(spec, tuple) else spec
+            if not isinstance(spec, tf.TensorSpec):
+                raise TypeError(f"the dataset must yield batches of data (tensors), got elements {x.element_spec}")
+            if not self.built and spec.shape.rank is not None and spec.shape.rank >= 2:
+                self._ensure_built((None, *spec.shape[1:]))
             shape = tuple(spec.shape)[1:]
             if shape != self.data_shape or not spec.dtype.is_floating:
                 raise ValueError(
@@ -413,44 +547,131 @@ class EncoderDecoder(keras.Model):
                 self.check_data(first[0] if isinstance(first, tuple) else first)
             except ValueError as err:
                 raise ValueError(f"the dataset's first batch: {err}") from err
+        elif x is None:
+            raise ValueError("fit and evaluate need data: an array of shape (N, *data_shape) or a tf.data.Dataset")
+
+    def _planned_steps(self, x: Any, arguments: dict[str, Any]) -> int | None:
+        """How many steps a ``fit`` with these arguments runs (``None`` if it cannot tell)."""
+        epochs = int(arguments.get("epochs", 1)) - int(arguments.get("initial_epoch", 0))
+        per_epoch = arguments.get("steps_per_epoch")
+        if per_epoch is None:
+            if isinstance(x, tf.data.Dataset):
+                cardinality = int(x.cardinality())
+                per_epoch = cardinality if cardinality >= 0 else None
+            elif x is not None:
+                batch_size = arguments.get("batch_size") or 32
+                per_epoch = -(-len(x) // int(batch_size))
+        return None if per_epoch is None else max(epochs, 0) * int(per_epoch)
 
     def fit(self, x: Any = None, *args: Any, **kwargs: Any) -> keras.callbacks.History:
-        """Keras ``fit``, after checking the data (shape, dtype, range, NaN) up front."""
+        """Keras ``fit``, after checking the data (shape, dtype, support, NaN) up front.
+
+        With ``compile(jit_compile="auto")`` it decides here whether to run with XLA: from the steps the
+        model will have trained at the end of this call (the optimizer's count and this call's), so a run
+        resumed from a checkpoint decides as the uninterrupted run did.
+        """
         self._check_fit_input(x)
         if isinstance(x, tf.data.Dataset):
             kwargs.setdefault("shuffle", False)  # a dataset shuffles itself (see vaelib.make_dataset)
+        if self.compiled and self.xla == "auto":
+            arguments = inspect.signature(keras.Model.fit).bind_partial(self, x, *args, **kwargs).arguments
+            planned = self._planned_steps(x, arguments)
+            total = None if planned is None else int(np.asarray(self.optimizer.iterations)) + planned
+            xla = self.uses_xla(total)
+            if xla != self.jit_compile:
+                self.jit_compile = xla
+                self._reset_functions()
         return super().fit(x, *args, **kwargs)
 
     def evaluate(self, x: Any = None, *args: Any, **kwargs: Any) -> Any:
-        """Keras ``evaluate``, after checking the data up front; reports ``elbo``, ``kl``, ``reconstruction``."""
+        """Keras ``evaluate``, after checking the data up front; reports the loss and the objective's terms."""
         self._check_fit_input(x)
         return super().evaluate(x, *args, **kwargs)
+
+
+def _decoder_layout(output_shape: tuple[int, ...], data_shape: tuple[int, ...]) -> tuple[str, int]:
+    """How the decoder's numbers for one datum map onto the data: ``(layout, numbers per value)``."""
+    size = math.prod(data_shape)
+    if output_shape == data_shape:
+        return "values", 1
+    if len(output_shape) == len(data_shape) + 1 and output_shape[:-1] == data_shape:
+        return "values", output_shape[-1]
+    if len(output_shape) == 1 and output_shape[0] % size == 0 and len(data_shape) > 1:
+        return "blocks", output_shape[0] // size
+    values, got = ", ".join(map(str, data_shape)), ", ".join(map(str, output_shape))
+    raise ValueError(
+        f"the decoder must give the likelihood's parameters for every data value: shape (N, {values}), "
+        f"(N, {values}, k) or (N, k * {size}); got shape (N, {got})"
+    )
 
 
 @keras.saving.register_keras_serializable(package="vaelib")
 class VAE(EncoderDecoder):
     r"""A variational auto-encoder: ``encode(x)`` gives :math:`q(z|x)`, ``decode(z)`` gives :math:`p(x|z)`.
 
-    Build one with :meth:`~vaelib.model.EncoderDecoder.mlp` (the paper's MNIST model by default) or
-    :meth:`~vaelib.model.EncoderDecoder.conv`; the arguments are those of :class:`EncoderDecoder`.
+    Compose one from your own networks, ``VAE(encoder, decoder, likelihood="bernoulli", prior=None)``, or build
+    the paper's with :meth:`~vaelib.model.EncoderDecoder.mlp` or :meth:`~vaelib.model.EncoderDecoder.conv`.
+
+    Args:
+        encoder: a Keras model from a batch of data to :math:`2 N_z` numbers per datum (:math:`\mu`, then the raw
+            value of :math:`\sigma`).
+        decoder: a Keras model from :math:`z` to the likelihood's parameters (see :class:`EncoderDecoder`).
+        likelihood: ``"bernoulli"``, ``"continuous_bernoulli"``, ``"gaussian"`` or a
+            :class:`vaelib.likelihoods.Likelihood`.
+        prior: :math:`p(z)`, a ``tfp.distributions`` object with event shape :math:`(N_z,)`; ``None``: the
+            standard normal.
+        **kwargs: passed to ``keras.Model`` (e.g. ``name``).
     """
 
     encoder_outputs_per_latent = 2  # mu and sigma for every latent dimension
     probabilistic_encoder = True  # encode(x) is a distribution q(z|x), so the bounds are defined
     reported_terms = ("elbo", "kl", "reconstruction")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        encoder: keras.layers.Layer,
+        decoder: keras.layers.Layer,
+        likelihood: str | likelihoods.Likelihood = "bernoulli",
+        prior: tfd.Distribution | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if prior is not None and not isinstance(prior, tfd.Distribution):
+            raise TypeError(f"prior must be a tfp.distributions.Distribution or None, got {type(prior).__name__}")
+        self._given_prior = prior
         kwargs.setdefault("name", "vae")
-        super().__init__(*args, **kwargs)
-        self.num_samples = 1
-        self.kl_method = "analytic"
-        self.beta = 1.0
-        self.objective = "elbo"
+        super().__init__(encoder, decoder, likelihood, **kwargs)
+        self.objective: objectives.Objective = objectives.ELBO()
+
+    def _check_prior(self) -> None:
+        prior = self._given_prior
+        if prior is None:
+            self._prior = standard_normal(self.latent_dim)
+            return
+        if prior.event_shape.as_list() != [self.latent_dim] or prior.batch_shape.as_list() != []:
+            raise ValueError(
+                f"the prior must have event shape ({self.latent_dim},), the encoder's N_z, and no batch shape; got "
+                f"event shape {tuple(prior.event_shape)} and batch shape {tuple(prior.batch_shape)}"
+            )
+        self._prior = prior
 
     @property
-    def prior(self) -> tfd.MultivariateNormalDiag:
-        r"""The prior :math:`p(z) = \mathcal{N}(0, I)`, event shape ``(latent_dim,)``."""
-        return standard_normal(self.latent_dim)
+    def prior(self) -> tfd.Distribution:
+        r"""The prior :math:`p(z)`, event shape ``(latent_dim,)`` (by default :math:`\mathcal{N}(0, I)`)."""
+        if not self.built:
+            raise ValueError("the model is not built yet: give it data first (its networks declare no input shape)")
+        return self._prior
+
+    def get_config(self) -> dict[str, Any]:
+        prior = self._given_prior
+        return dict(super().get_config(), prior=None if prior is None else serialize_distribution(prior))
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> VAE:
+        config = dict(config)
+        prior = config.pop("prior", None)
+        if prior is not None:
+            config["prior"] = deserialize_distribution(prior)
+        return super().from_config(config)
 
     def _mean_and_scale(self, x: Any, training: bool) -> tuple[tf.Tensor, tf.Tensor]:
         h = self.encoder(self.check_data(x), training=training)
@@ -458,12 +679,12 @@ class VAE(EncoderDecoder):
         return mean, tf.nn.softplus(raw_scale) + ENCODER_MIN_SCALE
 
     def encoder_outputs(self, x: Any, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
-        r"""The encoder's outputs :math:`(\mu, \log\sigma^2)` for a batch, each of shape ``(N, J)``."""
+        r"""The encoder's outputs :math:`(\mu, \log\sigma^2)` for a batch, each of shape ``(N, N_z)``."""
         mean, scale = self._mean_and_scale(x, training)
         return mean, 2.0 * tf.math.log(scale)
 
     def encode(self, x: Any, training: bool = False) -> tfd.MultivariateNormalDiag:
-        r""":math:`q(z|x)`, a diagonal Gaussian with batch shape ``(N,)`` and event shape ``(J,)``."""
+        r""":math:`q(z|x)`, a diagonal Gaussian with batch shape ``(N,)`` and event shape ``(N_z,)``."""
         mean, scale = self._mean_and_scale(x, training)
         return tfd.MultivariateNormalDiag(loc=mean, scale_diag=scale)
 
@@ -477,82 +698,37 @@ class VAE(EncoderDecoder):
     def compile(
         self,
         optimizer: str | keras.optimizers.Optimizer = "adam",
-        num_samples: int = 1,
-        kl: str = "analytic",
-        beta: float = 1.0,
-        objective: str = "elbo",
-        weight_decay: float = 0.0,
-        seed: int | None = None,
+        objective: str | objectives.Objective = "elbo",
         **kwargs: Any,
     ) -> None:
-        r"""Configure training on the negative bound (no ``loss`` argument is needed).
+        r"""Configure training on an objective (no ``loss`` argument is needed).
 
         Args:
             optimizer: any Keras optimizer.
-            num_samples: :math:`L`, Monte Carlo samples of :math:`z` per data point (with
-                ``objective="iwae"``, the :math:`k` of the importance-weighted bound).
-            kl: ``"analytic"`` (closed form) or ``"mc"`` (estimated with the same samples).
-            beta: weight of the KL term; the loss is :math:`-(\mathcal{L}_2 - \beta\,\mathrm{KL})`,
-                the bound itself at ``beta=1`` (Higgins et al. 2017 for other values).
-            objective: ``"elbo"`` (the SGVB estimator of :math:`\mathcal{L}_B`), ``"iwae"`` (the
-                importance-weighted bound :math:`\mathcal{L}^{\mathrm{IW}}_k`, Burda et al. 2015, with
-                :math:`k` = ``num_samples``; it takes neither ``kl`` nor ``beta``) or ``"wake_sleep"``
-                (the wake-sleep algorithm, :mod:`vaelib.wake_sleep`: one :math:`z` per data point and one
-                dream per data point each step; it takes no ``num_samples``, ``kl`` or ``beta``). Every
-                objective reports the bound's terms.
-            weight_decay: :math:`\lambda \ge 0`; adds :math:`\frac{\lambda}{2}\lVert\theta\rVert^2` over
-                all weights to the per-example loss. With :math:`\lambda = 1/N` this is
+            objective: what training maximises, an object of :mod:`vaelib.objectives`: ``"elbo"`` (the
+                default, :class:`~vaelib.objectives.ELBO` with :math:`L = 1` and the closed-form KL),
+                ``vaelib.ELBO(num_samples, kl, beta)``, ``vaelib.IWAE(num_samples)``, or another algorithm's
+                (``vaelib.paper.WakeSleep()``).
+            **kwargs: ``weight_decay``, ``seed``, ``jit_compile`` and ``compiled_loop``
+                (:meth:`EncoderDecoder.compile`), and the rest of ``keras.Model.compile`` (``metrics``,
+                ``steps_per_execution``, ...). ``weight_decay`` :math:`\lambda = 1/N` adds
                 :math:`-\frac1N \log p(\theta)` for the prior :math:`p(\theta) = \mathcal{N}(0, I)` (up to a
-                constant), so training maximises :math:`\frac1N[\sum_i \mathcal{L}_B(x^{(i)}) + \log p(\theta)]`,
-                as in the paper's MNIST experiments.
-            seed: where the noise :math:`\epsilon` of every training and evaluation step comes from.
-                ``None``: TensorFlow's global random state (reproducible after
-                ``keras.utils.set_random_seed``, but not restored by a checkpoint). An int in
-                :math:`[0, 2^{31})`: step :math:`t` draws from the stateless seed ``(seed, t)``, with
-                :math:`t` the optimizer's step count, which every checkpoint holds, so a run restored
-                from a checkpoint draws exactly the noise the uninterrupted run drew
-                (:func:`vaelib.training.train` sets it).
-            **kwargs: ``compiled_loop`` (:meth:`EncoderDecoder.compile`); the rest are passed to
-                ``keras.Model.compile``. Unless given, ``steps_per_execution`` is
-                ``vaelib.model.STEPS_PER_EXECUTION`` (20) and ``jit_compile`` (XLA) is ``vaelib.model.xla_by_default``:
-                on for the MLP, and for the conv model only where a GPU is visible (XLA slows
-                convolutions down on CPU: ``benchmarks/train_speed.py``). Inside a ``tf.distribute``
-                strategy's scope both default to off (one step per call, no XLA).
+                constant), as in the paper's MNIST experiments. ``seed``: where the noise :math:`\epsilon` of
+                every training and evaluation step comes from. ``None``: TensorFlow's global random state
+                (reproducible after ``keras.utils.set_random_seed``, but not restored by a checkpoint). An int in
+                :math:`[0, 2^{31})`: step :math:`t` draws from the stateless seed ``(seed, t)``, with :math:`t` the
+                optimizer's step count, which every checkpoint holds, so a run restored from a checkpoint draws
+                exactly the noise the uninterrupted run drew (:func:`vaelib.training.train` sets it).
         """
-        self.num_samples = check_positive_int(num_samples, "num_samples")
-        self.kl_method = check_choice(kl, "kl", KL_METHODS)
-        beta = float(beta)
-        if not np.isfinite(beta) or beta < 0:
-            raise ValueError(f"beta must be a finite number >= 0, got {beta}")
-        self.beta = beta
-        self.objective = check_choice(objective, "objective", TRAINING_OBJECTIVES)
-        if objective == "iwae" and (kl != "analytic" or beta != 1.0):
-            raise ValueError("objective='iwae' is the importance-weighted bound itself: it takes no kl or beta")
-        if objective == "wake_sleep" and (self.num_samples != 1 or kl != "analytic" or beta != 1.0):
-            raise ValueError(
-                "objective='wake_sleep' draws one z and one dream per data point and optimises no bound:"
-                f" it takes no num_samples, kl or beta (got num_samples={self.num_samples}, kl={kl!r}, beta={beta})"
-            )
-        super().compile(optimizer=optimizer, weight_decay=weight_decay, seed=seed, **kwargs)
+        self.objective = objectives.get(objective)
+        super().compile(optimizer=optimizer, **kwargs)
 
     def get_compile_config(self) -> dict[str, Any] | None:
-        if not self.compiled:
+        config = super().get_compile_config()
+        if config is None:
             return None
-        return dict(
-            super().get_compile_config(),
-            num_samples=self.num_samples,
-            kl=self.kl_method,
-            beta=self.beta,
-            objective=self.objective,
-        )
+        return dict(config, objective=keras.saving.serialize_keras_object(self.objective))
 
     def _objective(self, x: tf.Tensor, seed: tf.Tensor | None = None) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         """The batch's loss before regularisation, and the per-example terms that ``fit`` reports."""
-        if self.objective == "iwae":
-            terms = iwae_terms(self, x, self.num_samples, seed)
-            return -tf.reduce_mean(terms["iwae"]), terms
-        if self.objective == "wake_sleep":
-            terms = wake_sleep_terms(self, x, seed)
-            return -tf.reduce_mean(terms["wake"] + terms["sleep"]), terms
-        terms = elbo_terms(self, x, self.num_samples, self.kl_method, seed)
-        return -tf.reduce_mean(terms["reconstruction"] - self.beta * terms["kl"]), terms
+        return self.objective(self, x, seed)

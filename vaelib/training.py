@@ -1,7 +1,7 @@
 r"""The run engine: training that survives being killed and resumes exactly where it stopped.
 
 Every long computation of vaelib (:func:`train` and the CLI built on it, and the experiments of
-:mod:`vaelib.reproduce`) keeps its run in a folder of its own:
+:mod:`vaelib.paper`) keeps its run in a folder of its own:
 
 * ``run.lock`` — held by the process that trains the run, for as long as it lives: a second process
   asking for the same folder gets :class:`RunInUse` instead of overwriting the first one's checkpoints
@@ -12,10 +12,17 @@ Every long computation of vaelib (:func:`train` and the CLI built on it, and the
   names the differing settings, never reused silently.
 * ``checkpoint-*.weights.h5`` — the weights and the optimizer's state, which includes its step count
   :math:`t`;
-* ``state.json`` — the progress (epochs, history, ...) and the name of the checkpoint that goes with it.
-  A new checkpoint is written to a new file and flushed to disk; only then is ``state.json`` replaced
-  (atomically) to name it, and only then is the previous checkpoint deleted. A kill at any moment, in
-  the middle of a save included, leaves a complete checkpoint with the progress that matches it.
+* ``state.json`` — the progress, in one form for every run (:data:`STATE_FIELDS`): ``steps`` (minibatches
+  trained on), ``epochs`` (passes completed, for runs that count them), ``seconds`` (training time, summed
+  over sittings), ``history`` (per-epoch metrics), ``rows`` (measurements along the way), ``notes`` (what
+  the run settled once, e.g. a chosen step size) and ``checkpoint``, the name of the checkpoint that goes
+  with them. A new checkpoint is written to a new file and flushed to disk; only then is ``state.json``
+  replaced (atomically) to name it, and only then is the previous checkpoint deleted. A kill at any
+  moment, in the middle of a save included, leaves a complete checkpoint with the progress that matches it.
+
+:class:`Run` is the engine: it opens a folder, restores a model from its checkpoint (or saves a new run's
+initial weights), times training and saves. :func:`train` and the CLI run on it, and so do the paper's
+experiments (:mod:`vaelib.paper`).
 
 Randomness is a function of the configuration and of the position in the run, not of a random state
 that lives only in memory: the data order and binarisation of step :math:`t` come from
@@ -30,12 +37,14 @@ weights and the same history as a run that was never interrupted (on the same ma
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
 import math
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,20 +58,31 @@ from vaelib.data import check_stream_options, make_stream, steps_per_epoch
 
 __all__ = [
     "train",
-    "resume",
+    "Run",
     "open_run",
     "RunInUse",
     "model_config",
     "data_sha256",
+    "read_state",
     "load_checkpoint",
     "save_checkpoint",
     "EpochCheckpoint",
     "StopOnNaN",
+    "STATE_FIELDS",
 ]
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "state.json"
-STATE_FIELDS = {"epoch": int, "checkpoint": str, "history": dict}  # what train() keeps in state.json
+#: every run's state.json: its fields and their types
+STATE_FIELDS = {
+    "steps": int,
+    "epochs": int,
+    "seconds": float,
+    "checkpoint": str,
+    "history": dict,
+    "rows": list,
+    "notes": dict,
+}
 HISTORY_FILE = "history.csv"
 MODEL_FILE = "model.keras"
 LOCK_FILE = "run.lock"
@@ -137,11 +157,6 @@ def open_run(run_dir: str | os.PathLike, config: Mapping[str, Any]) -> Path:
             saved = json.loads(path.read_text())
         except ValueError as err:
             raise ValueError(f"{path} is corrupt ({err}): use a new run folder, or delete {run_dir}") from err
-        if isinstance(saved, dict) and "model" in config and "model" not in saved:
-            raise ValueError(
-                f"{run_dir} holds a run recorded by an earlier vaelib ({CONFIG_FILE} has no model or data "
-                "fingerprint, so resuming it could not be checked): use a new run folder"
-            )
         differ = _differences(saved, config)
         if differ:
             raise ValueError(
@@ -150,60 +165,113 @@ def open_run(run_dir: str | os.PathLike, config: Mapping[str, Any]) -> Path:
             )
         _claim(run_dir)
         return run_dir
-    if run_dir.exists() and (
-        not run_dir.is_dir() or any(p.name not in (STATE_FILE, LOCK_FILE) for p in run_dir.iterdir())
-    ):
-        if not (run_dir / STATE_FILE).exists():  # a run from before config.json was recorded is adopted
-            raise ValueError(f"{run_dir} is not empty and holds no {CONFIG_FILE}, so it is not a run: use a new folder")
+    if run_dir.exists() and (not run_dir.is_dir() or any(p.name != LOCK_FILE for p in run_dir.iterdir())):
+        raise ValueError(f"{run_dir} is not empty and holds no {CONFIG_FILE}, so it is not a run: use a new folder")
     run_dir.mkdir(parents=True, exist_ok=True)
     _claim(run_dir)
     write_text_atomically(path, json.dumps(config, indent=1))
     return run_dir
 
 
+def _unnamed(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k != "name"}
+
+
+def _layers(network: keras.layers.Layer) -> list[dict[str, Any]]:
+    """A network's leaf layers in order, each as its class and its configuration without its name."""
+    leaves = [layer for layer in network._flatten_layers(include_self=False) if not layer._layers]
+    return [{"class": type(layer).__name__, "config": _unnamed(layer.get_config())} for layer in leaves]
+
+
 def model_config(model: keras.Model) -> dict[str, Any]:
-    """What a run records of its model: class, architecture, objective and optimizer (names left out)."""
-    architecture = {k: v for k, v in model.get_config().items() if k != "name"}
+    """What a run records of its model: class, architecture, objective and optimizer.
+
+    Names are left out: Keras numbers the names of new layers, so the same model built again (to resume a
+    run) has other names. A factory's model records the factory's options; a model of other networks
+    records each network's layers in order (class and configuration), and the likelihood and the prior.
+    """
+    architecture = _unnamed(model.get_config())
+    if "likelihood" in architecture:
+        likelihood = dict(architecture["likelihood"])
+        architecture["likelihood"] = dict(likelihood, config=_unnamed(likelihood.get("config", {})))
+    for part in ("encoder", "decoder"):
+        if part in architecture:
+            architecture[part] = _layers(getattr(model, part))
     compiled = {k: v for k, v in (model.get_compile_config() or {}).items() if k not in ("optimizer", "seed")}
     optimizer = keras.optimizers.serialize(model.optimizer)
-    optimizer["config"] = {k: v for k, v in optimizer["config"].items() if k != "name"}
+    optimizer["config"] = _unnamed(optimizer["config"])
     return _as_json(
         {"class": type(model).__name__, "architecture": architecture, "objective": compiled, "optimizer": optimizer}
     )
 
 
-def read_state(run_dir: str | os.PathLike, fields: Mapping[str, type] = STATE_FIELDS) -> dict[str, Any] | None:
-    """The saved training state of ``run_dir``, or ``None`` if it has none yet.
+def new_state() -> dict[str, Any]:
+    """The state of a run that has not trained yet."""
+    return {"steps": 0, "epochs": 0, "seconds": 0.0, "checkpoint": "", "history": {}, "rows": [], "notes": {}}
+
+
+def read_state(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The saved state of ``run_dir`` (:data:`STATE_FIELDS`), or ``None`` if it has none yet.
 
     Raises:
-        ValueError: ``state.json`` is not JSON, or lacks one of ``fields`` (name -> type) or has it
-            of another type.
+        ValueError: ``state.json`` is not JSON, or lacks a field or has one of another type.
     """
     path = Path(run_dir) / STATE_FILE
     if not path.exists():
         return None
     try:
         state = json.loads(path.read_text())
-        for name, kind in fields.items():
-            kind(state[name])
+        for name, kind in STATE_FIELDS.items():
+            if not isinstance(state[name], kind) or isinstance(state[name], bool):
+                if not (kind is float and isinstance(state[name], int)):
+                    raise TypeError(f"{name} is {state[name]!r}, not a {kind.__name__}")
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{path} is corrupt ({err}); delete the run directory {run_dir} to start again") from err
+    state["seconds"] = float(state["seconds"])
     return state
 
 
-def resume(model: keras.Model, run_dir: str | os.PathLike) -> tuple[int, dict[str, list[float]]]:
-    """Restore ``model`` (compiled) from the last checkpoint in ``run_dir``.
+class Run:
+    """A run folder: its configuration, its state (:data:`STATE_FIELDS`) and its checkpoints.
 
-    Returns the number of completed epochs and the history so far; ``(0, {})`` for a new run.
-
-    Raises:
-        ValueError: the checkpoint is missing, corrupt or from a different model.
+    ``Run(run_dir, config)`` opens the folder (:func:`open_run`: created, or checked to hold the same run, and
+    claimed by this process) and reads its state. Then :meth:`restore` a model, train it (inside
+    :meth:`timed`, to count the training time), update :attr:`state` and :meth:`save`.
     """
-    state = read_state(run_dir)
-    if state is None:
-        return 0, {}
-    load_checkpoint(model, Path(run_dir) / state["checkpoint"])
-    return int(state["epoch"]), {k: list(v) for k, v in state["history"].items()}
+
+    def __init__(self, run_dir: str | os.PathLike, config: Mapping[str, Any]) -> None:
+        self.dir = open_run(run_dir, config)
+        self.state = read_state(self.dir) or new_state()
+
+    @property
+    def started(self) -> bool:
+        """Whether the run has a checkpoint (its initial weights at least)."""
+        return bool(self.state["checkpoint"])
+
+    def restore(self, model: keras.Model) -> None:
+        """Load the run's checkpoint into ``model`` (compiled); a new run saves ``model``'s weights as step 0."""
+        if self.started:
+            load_checkpoint(model, self.dir / self.state["checkpoint"])
+        else:  # its initial weights, so a kill before the first save restarts from them
+            if getattr(model, "optimizer", None) is None:
+                raise ValueError("compile() the model before training it in a run: the run saves its optimizer")
+            model.optimizer.build(model.trainable_variables)
+            self.save(model)
+
+    def save(self, model: keras.Model) -> None:
+        """Checkpoint ``model`` with the state as it is now (its ``steps`` name the file)."""
+        save_checkpoint(model, self.dir, self.state, f"checkpoint-{self.state['steps']:011d}.weights.h5")
+
+    @contextlib.contextmanager
+    def timed(self) -> Iterator[None]:
+        """Add the time the block takes to ``state["seconds"]``."""
+        start = time.perf_counter()
+        yield
+        self.state["seconds"] = round(self.state["seconds"] + time.perf_counter() - start, 2)
+
+    def save_model(self, model: keras.Model, name: str = MODEL_FILE) -> None:
+        """Save ``model`` as a ``.keras`` file in the run's folder (atomically)."""
+        save_model_atomically(model, self.dir / name)
 
 
 def load_checkpoint(model: keras.Model, path: str | os.PathLike) -> None:
@@ -243,28 +311,31 @@ def save_checkpoint(model: keras.Model, run_dir: Path, state: dict[str, Any], na
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """Save model and optimizer state after every epoch, then record it in ``state.json``."""
+    """After every epoch of ``fit``: record its logs and time in the run's state, checkpoint, write ``history.csv``."""
 
-    def __init__(self, run_dir: str | os.PathLike, history: dict[str, list[float]] | None = None) -> None:
+    def __init__(self, run: Run) -> None:
         super().__init__()
-        self.run_dir = Path(run_dir)
-        self.history = {k: list(v) for k, v in (history or {}).items()}
-        self.previous: str | None = None  # the checkpoint file state.json names
+        self.run = run
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        state = self.run.state
         for key, value in (logs or {}).items():
-            self.history.setdefault(key, []).append(float(value))
-        if self.previous is None:  # the first epoch of this session: the checkpoint a resumed run started from
-            self.previous = (read_state(self.run_dir) or {}).get("checkpoint", "")
-        state = {"epoch": epoch + 1, "checkpoint": self.previous, "history": self.history}
-        save_checkpoint(self.model, self.run_dir, state, f"checkpoint-{epoch + 1:04d}.weights.h5")
-        self.previous = state["checkpoint"]
+            state["history"].setdefault(key, []).append(float(value))
+        state["epochs"] = epoch + 1
+        state["steps"] = int(self.model.optimizer.iterations)
+        state["seconds"] = round(state["seconds"] + time.perf_counter() - self._start, 2)
+        self.run.save(self.model)
         self._write_history()
 
     def _write_history(self) -> None:
-        keys = sorted(self.history)
-        rows = zip(*(self.history[k] for k in keys))
-        with replaced_atomically(self.run_dir / HISTORY_FILE) as partial, partial.open("w", newline="") as f:
+        history = self.run.state["history"]
+        keys = sorted(history)
+        rows = zip(*(history[k] for k in keys))
+        with replaced_atomically(self.run.dir / HISTORY_FILE) as partial, partial.open("w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["epoch", *keys])
             for epoch, row in enumerate(rows, start=1):
@@ -302,80 +373,76 @@ def train(
     callbacks: list[keras.callbacks.Callback] | None = None,
     *,
     batch_size: int = 100,
-    binarize: str | None = "dynamic",
+    binarize: str | None = "default",
     seed: int = 0,
     config: Mapping[str, Any] | None = None,
 ) -> dict[str, list[float]]:
     """``fit`` a compiled model for ``epochs`` epochs in all, checkpointing into ``run_dir`` every epoch.
 
     Rerunning with the same ``run_dir`` resumes after the last completed epoch; a finished run returns
-    at once (raise ``epochs`` to train longer). With ``train_data`` an array of images, the minibatches
-    come from :func:`vaelib.data.make_stream` (``batch_size``, ``binarize``, ``seed``) and the model's
-    noise from ``seed`` (it sets ``model.noise_seed``), so a run killed at any moment and resumed ends
-    with the same weights and history as an uninterrupted run. A ``tf.data.Dataset`` is accepted too,
-    but its data order restarts when the run resumes, so the resumed run differs from an uninterrupted
-    one.
+    at once (raise ``epochs`` to train longer). With ``train_data`` an array, the minibatches come from
+    :func:`vaelib.data.make_stream` (``batch_size``, ``binarize``, ``seed``) and the model's noise from
+    ``seed`` (it sets ``model.noise_seed``), so a run killed at any moment and resumed ends with the same
+    weights and history as an uninterrupted run. A ``tf.data.Dataset`` is accepted too, but its data order
+    restarts when the run resumes, so the resumed run differs from an uninterrupted one.
 
     Args:
-        model: a compiled :class:`vaelib.model.VAE` (or :class:`vaelib.autoencoder.Autoencoder`), freshly
-            built: a new run saves its weights before the first step, a resumed run loads its checkpoint.
-        train_data: images of shape ``(N, *data_shape)`` in [0, 1], or a ``tf.data.Dataset``.
+        model: any compiled vaelib model (a :class:`vaelib.model.VAE` with any networks and likelihood, or an
+            :class:`vaelib.autoencoder.Autoencoder`), freshly built: a new run saves its weights before the
+            first step, a resumed run loads its checkpoint.
+        train_data: data of shape ``(N, *data_shape)`` within the likelihood's support, or a ``tf.data.Dataset``.
         epochs: total passes over ``train_data``, resumed ones included.
         run_dir: the run's folder (see the module's description).
         validation_data: passed to ``fit``; its metrics are recorded as ``val_*``.
         verbose, callbacks: passed to ``fit``.
-        batch_size, binarize, seed: the stream's :math:`M`, binarisation and seed (arrays only; ``seed``
-            also seeds the noise).
+        batch_size, binarize, seed: the stream's :math:`M`, binarisation (``"default"``: what the model's
+            likelihood asks for) and seed (arrays only; ``seed`` also seeds the noise).
         config: more settings to record in ``config.json`` and check on resume (the CLI's options).
 
     Returns:
         The whole history, resumed epochs included. The final model is saved as ``run_dir/model.keras``.
 
     Raises:
-        ValueError: bad options, or ``run_dir`` holds a run with other settings or a corrupt file.
+        ValueError: bad options or data, or ``run_dir`` holds a run with other settings or a corrupt file.
     """
     epochs = check_positive_int(epochs, "epochs")
     if getattr(model, "optimizer", None) is None:
         raise ValueError("compile() the model before train(): the run records and restores its optimizer")
-    run_config: dict[str, Any] = {"model": model_config(model), **(config or {})}
     if isinstance(train_data, tf.data.Dataset):
         model._check_fit_input(train_data)
         steps = None
-        run_config["data"] = {"pipeline": "tf.data.Dataset (not fingerprinted; its data order restarts on resume)"}
+        data_record: dict[str, Any] = {
+            "pipeline": "tf.data.Dataset (not fingerprinted; its data order restarts on resume)"
+        }
     else:
         x = model.check_data(train_data).numpy()
-        batch_size, binarize, seed = check_stream_options(batch_size, binarize, seed)
+        _, batch_size, binarize, seed = check_stream_options(model, batch_size, binarize, seed)
         steps = steps_per_epoch(len(x), batch_size)
-        run_config["data"] = {
+        data_record = {
             "sha256": data_sha256(x),
             "shape": list(x.shape),
             "batch_size": batch_size,
             "binarize": binarize,
             "seed": seed,
         }
-    run_dir = open_run(run_dir, run_config)
+    run = Run(run_dir, {"model": model_config(model), **(config or {}), "data": data_record})
     model.noise_seed = seed
-    initial_epoch, history = resume(model, run_dir)
-    checkpoint = EpochCheckpoint(run_dir, history)
-    if read_state(run_dir) is None:  # a new run: save the initial weights, so a kill in epoch 1 restarts from them
-        model.optimizer.build(model.trainable_variables)
-        save_checkpoint(model, run_dir, {"epoch": 0, "checkpoint": "", "history": {}}, "checkpoint-0000.weights.h5")
-        checkpoint.previous = "checkpoint-0000.weights.h5"
-    if initial_epoch < epochs:
+    run.restore(model)
+    if run.state["epochs"] < epochs:
         if steps is None:
             data, fit_options = train_data, {}
         else:
             _fit_epochs_exactly(model, steps)
-            data = make_stream(x, batch_size, binarize, seed, start_step=int(model.optimizer.iterations))
+            data = make_stream(x, model, batch_size, binarize, seed, start_step=int(model.optimizer.iterations))
             fit_options = {"steps_per_epoch": steps}
         model.fit(
             data,
             epochs=epochs,
-            initial_epoch=initial_epoch,
+            initial_epoch=run.state["epochs"],
             validation_data=validation_data,
             verbose=verbose,
-            callbacks=[StopOnNaN(), checkpoint, *(callbacks or [])],
+            callbacks=[StopOnNaN(), EpochCheckpoint(run), *(callbacks or [])],
             **fit_options,
         )
-    save_model_atomically(model, run_dir / MODEL_FILE)
-    return checkpoint.history
+    run.save_model(model)
+    return run.state["history"]

@@ -11,16 +11,17 @@ import numpy as np
 import pytest
 
 import vaelib
-from vaelib import reproduce
+import vaelib.paper
 from vaelib._machine import cpu_model
 from vaelib._scripts import run_record
+from vaelib.paper import experiments
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
 
 
 def test_paper_model_is_the_papers_setup():
-    model = reproduce.paper_model(latent_dim=3, step_size=0.02, dataset_size=60_000)
+    model = experiments.paper_model(latent_dim=3, step_size=0.02, dataset_size=60_000)
     dense = [layer for layer in model.encoder.layers if isinstance(layer, keras.layers.Dense)]
     assert [layer.units for layer in dense] == [500, 6] and dense[0].activation.__name__ == "tanh"
     kernel = dense[0].kernel.numpy()
@@ -32,35 +33,35 @@ def test_paper_model_is_the_papers_setup():
 
 
 def test_evaluation_points_are_log_spaced_multiples_of_a_call():
-    points = reproduce.evaluation_points(10_000_000)
+    points = experiments.evaluation_points(10_000_000)
     assert points[0] == 10_000 and points[-1] == 10_000_000
     assert all(p % 2000 == 0 for p in points) and points == sorted(set(points))
     ratios = np.diff(np.log10(points))
     np.testing.assert_allclose(ratios, 0.25, atol=0.02)  # four points per decade
-    assert reproduce.evaluation_points(15_000, first=10_000) == [10_000, 16_000]
+    assert experiments.evaluation_points(15_000, first=10_000) == [10_000, 16_000]
     with pytest.raises(ValueError, match="max_samples"):
-        reproduce.evaluation_points(5_000, first=10_000)
+        experiments.evaluation_points(5_000, first=10_000)
 
 
 def test_burda_schedule_against_its_definition():
     # the IWAE paper: 3^i passes at 1e-3 * 10^(-i/7), i = 0..7 (3,280 passes)
     expected = [1e-3 * 10 ** (-i / 7) for i in range(8) for _ in range(3**i)]
     assert len(expected) == 3280
-    got = [reproduce.burda_learning_rate(e) for e in range(3280)]
+    got = [experiments.burda_learning_rate(e) for e in range(3280)]
     np.testing.assert_allclose(got, expected, rtol=1e-12)
     with pytest.raises(ValueError, match="epoch"):
-        reproduce.burda_learning_rate(-1)
+        experiments.burda_learning_rate(-1)
 
 
 def test_aevb_curve_resumes_where_it_stopped(tmp_path, mnist):
     (x_train, _), (x_test, _) = mnist
     x_train, x_test = x_train[:3000], x_test[:500]
-    first = reproduce.aevb_curve(tmp_path, 3, x_train, x_test, max_samples=4000, step_size=0.1, first=2000)
+    first = experiments.aevb_curve(tmp_path, 3, x_train, x_test, max_samples=4000, step_size=0.1, first=2000)
     assert [r["samples"] for r in first] == [2000, 4000]
     state = json.loads((tmp_path / "state.json").read_text())
-    assert state["step_size"] == 0.1 and len(state["rows"]) == 2
+    assert state["notes"]["step_size"] == 0.1 and len(state["rows"]) == 2 and state["steps"] == 40
     # asking for more continues from the saved state: the first rows are kept, training goes on from 4,000
-    more = reproduce.aevb_curve(tmp_path, 3, x_train, x_test, max_samples=8000, first=2000)
+    more = experiments.aevb_curve(tmp_path, 3, x_train, x_test, max_samples=8000, first=2000)
     assert more[:2] == first and [r["samples"] for r in more][2:] == [6000, 8000]
     assert all(np.isfinite(r["train_bound"]) and r["train_bound"] < 0 for r in more)
     assert more[-1]["train_bound"] > first[0]["train_bound"]  # the bound rises with training
@@ -68,26 +69,28 @@ def test_aevb_curve_resumes_where_it_stopped(tmp_path, mnist):
     # one checkpoint is kept, the one state.json names: a kill before state.json moves on leaves it intact
     checkpoints = sorted(p.name for p in tmp_path.glob("*.weights.h5"))
     assert checkpoints == [json.loads((tmp_path / "state.json").read_text())["checkpoint"]]
-    killed_mid_save = tmp_path / "checkpoint-00000010000.weights.h5"  # a half-written next checkpoint
+    killed_mid_save = tmp_path / "checkpoint-00000000100.weights.h5"  # a half-written next checkpoint
     killed_mid_save.write_bytes(b"\x89HDF half a file")
-    again = reproduce.aevb_curve(tmp_path, 3, x_train, x_test, max_samples=8000, first=2000)
+    again = experiments.aevb_curve(tmp_path, 3, x_train, x_test, max_samples=8000, first=2000)
     assert again == more  # nothing to do: state.json still names the complete checkpoint
     with pytest.raises(ValueError, match="other settings"):
-        reproduce.aevb_curve(tmp_path, 5, x_train, x_test, max_samples=8000, first=2000)
-    (tmp_path / "state.json").write_text(json.dumps({"n_z": 3, "seed": 0}))  # no step size, no rows
+        experiments.aevb_curve(tmp_path, 5, x_train, x_test, max_samples=8000, first=2000)
+    with pytest.raises(ValueError, match="step size 0.1, asked for 0.2"):
+        experiments.aevb_curve(tmp_path, 3, x_train, x_test, max_samples=8000, step_size=0.2, first=2000)
+    (tmp_path / "state.json").write_text(json.dumps({"steps": 40, "rows": []}))  # fields missing
     with pytest.raises(ValueError, match="corrupt"):
-        reproduce.aevb_curve(tmp_path, 3, x_train, x_test, max_samples=8000, first=2000)
+        experiments.aevb_curve(tmp_path, 3, x_train, x_test, max_samples=8000, first=2000)
 
 
 def test_a_finished_curve_kept_without_its_checkpoint_still_gives_its_rows(tmp_path, mnist):
     """A finished run folder may be committed without its last checkpoint (the model and the rows are what
     matter): asking for the same curve again returns the rows and leaves the saved model as it was."""
     (x_train, _), (x_test, _) = mnist
-    rows = reproduce.aevb_curve(tmp_path, 3, x_train[:2000], x_test[:300], 4000, step_size=0.1, first=2000)
+    rows = experiments.aevb_curve(tmp_path, 3, x_train[:2000], x_test[:300], 4000, step_size=0.1, first=2000)
     for checkpoint in tmp_path.glob("*.weights.h5"):
         checkpoint.unlink()
     model_bytes = (tmp_path / "model.keras").read_bytes()
-    assert reproduce.aevb_curve(tmp_path, 3, x_train[:2000], x_test[:300], 4000, first=2000) == rows
+    assert experiments.aevb_curve(tmp_path, 3, x_train[:2000], x_test[:300], 4000, first=2000) == rows
     assert (tmp_path / "model.keras").read_bytes() == model_bytes
 
 
@@ -98,11 +101,11 @@ def test_a_curve_saves_between_evaluation_points_and_a_kill_there_changes_nothin
     (x_train, _), (x_test, _) = mnist
     args = (3, x_train[:3000], x_test[:500])
     options = {"max_samples": 20_000, "step_size": 0.1, "first": 2000}
-    monkeypatch.setattr(reproduce, "CHECKPOINT_EVERY", 10**9)
-    whole = reproduce.aevb_curve(tmp_path / "whole", *args, **options)
+    monkeypatch.setattr(experiments, "CHECKPOINT_EVERY", 10**9)
+    whole = experiments.aevb_curve(tmp_path / "whole", *args, **options)
     assert [r["samples"] for r in whole] == [2000, 4000, 6000, 12_000, 20_000]
-    monkeypatch.setattr(reproduce, "CHECKPOINT_EVERY", 4000)
-    measured = reproduce.mean_bound
+    monkeypatch.setattr(experiments, "CHECKPOINT_EVERY", 4000)
+    measured = experiments.mean_bound
 
     def killed_at_the_last_point(model, x, *a, **k):
         if int(model.optimizer.iterations) == 200:  # 20,000 samples in minibatches of 100
@@ -110,13 +113,13 @@ def test_a_curve_saves_between_evaluation_points_and_a_kill_there_changes_nothin
         return measured(model, x, *a, **k)
 
     with monkeypatch.context() as patch:
-        patch.setattr(reproduce, "mean_bound", killed_at_the_last_point)
+        patch.setattr(experiments, "mean_bound", killed_at_the_last_point)
         with pytest.raises(KeyboardInterrupt):
-            reproduce.aevb_curve(tmp_path / "killed", *args, **options)
+            experiments.aevb_curve(tmp_path / "killed", *args, **options)
     state = json.loads((tmp_path / "killed" / "state.json").read_text())
-    assert state["samples"] == 16_000 and state["checkpoint"] == "checkpoint-00000016000.weights.h5"
+    assert state["steps"] == 160 and state["checkpoint"] == "checkpoint-00000000160.weights.h5"
     assert [r["samples"] for r in state["rows"]] == [2000, 4000, 6000, 12_000]
-    resumed = reproduce.aevb_curve(tmp_path / "killed", *args, **options)
+    resumed = experiments.aevb_curve(tmp_path / "killed", *args, **options)
     for a, b in zip(resumed, whole):
         assert a["samples"] == b["samples"]
         np.testing.assert_allclose([a["train_bound"], a["test_bound"]], [b["train_bound"], b["test_bound"]], rtol=1e-5)
@@ -126,22 +129,22 @@ def test_a_wake_sleep_curve_trains_the_same_model_by_wake_sleep_and_resumes(tmp_
     """Figure 2's baseline: the paper's model and optimizer, trained by wake-sleep, measured by the same bound."""
     (x_train, _), (x_test, _) = mnist
     x_train, x_test = x_train[:3000], x_test[:500]
-    model = reproduce.paper_model(latent_dim=3, step_size=0.02, dataset_size=60_000, method="wake_sleep")
-    assert model.objective == "wake_sleep" and isinstance(model.optimizer, keras.optimizers.Adagrad)
+    model = experiments.paper_model(latent_dim=3, step_size=0.02, dataset_size=60_000, method="wake_sleep")
+    assert model.objective == vaelib.paper.WakeSleep() and isinstance(model.optimizer, keras.optimizers.Adagrad)
     assert model.weight_decay == pytest.approx(1 / 60_000)
     args = (tmp_path, 3, x_train, x_test)
-    first = reproduce.aevb_curve(*args, max_samples=4000, step_size=0.1, first=2000, method="wake_sleep")
+    first = experiments.aevb_curve(*args, max_samples=4000, step_size=0.1, first=2000, method="wake_sleep")
     assert [(r["method"], r["samples"]) for r in first] == [("wake_sleep", 2000), ("wake_sleep", 4000)]
     assert all(np.isfinite(r["test_bound"]) and r["test_bound"] < 0 for r in first)
-    more = reproduce.aevb_curve(*args, max_samples=6000, first=2000, method="wake_sleep")
+    more = experiments.aevb_curve(*args, max_samples=6000, first=2000, method="wake_sleep")
     assert more[:2] == first and more[2]["samples"] == 6000
-    with pytest.raises(ValueError, match="other settings.*method wake_sleep.*asked for aevb"):
-        reproduce.aevb_curve(*args, max_samples=6000, first=2000)  # an AEVB curve in a wake-sleep folder
+    with pytest.raises(ValueError, match="other settings:\n  method: the run has 'wake_sleep', asked for 'aevb'"):
+        experiments.aevb_curve(*args, max_samples=6000, first=2000)  # an AEVB curve in a wake-sleep folder
     with pytest.raises(ValueError, match="method"):
-        reproduce.paper_model(latent_dim=3, step_size=0.02, dataset_size=10, method="mcem")
+        experiments.paper_model(latent_dim=3, step_size=0.02, dataset_size=10, method="mcem")
 
 
-@pytest.mark.parametrize("method", reproduce.FIG3_METHODS)
+@pytest.mark.parametrize("method", experiments.FIG3_METHODS)
 def test_a_figure3_curve_measures_the_marginal_likelihood_and_resumes(method, tmp_path, mnist):
     """Figure 3's three methods on one engine: rows of HMC estimates of log p(x), resumed exactly.
 
@@ -151,49 +154,49 @@ def test_a_figure3_curve_measures_the_marginal_likelihood_and_resumes(method, tm
     (x_train, _), (x_test, _) = mnist
     args = (method, x_train[:1000], x_test[:200])
     options = {"eval_images": 5, "estimator_samples": 20, "first": 2000}
-    whole = reproduce.figure3_curve(tmp_path / "a", *args, max_samples=4000, **options)
+    whole = experiments.figure3_curve(tmp_path / "a", *args, max_samples=4000, **options)
     assert [(r["method"], r["n_train"], r["samples"]) for r in whole] == [(method, 1000, 2000), (method, 1000, 4000)]
     assert all(-800 < r["train_marginal_ll"] < 0 and -800 < r["test_marginal_ll"] < 0 for r in whole)
-    reproduce.figure3_curve(tmp_path / "b", *args, max_samples=2000, **options)
-    resumed = reproduce.figure3_curve(tmp_path / "b", *args, max_samples=4000, **options)
+    experiments.figure3_curve(tmp_path / "b", *args, max_samples=2000, **options)
+    resumed = experiments.figure3_curve(tmp_path / "b", *args, max_samples=4000, **options)
     for a, b in zip(resumed, whole):
         np.testing.assert_allclose(a["test_marginal_ll"], b["test_marginal_ll"], rtol=1e-5)
     with pytest.raises(ValueError, match="other settings|differ"):
-        reproduce.figure3_curve(tmp_path / "b", *args, max_samples=4000, **dict(options, eval_images=6))
+        experiments.figure3_curve(tmp_path / "b", *args, max_samples=4000, **dict(options, eval_images=6))
 
 
 def test_step_size_is_chosen_by_the_training_bound(mnist):
     (x_train, _), _ = mnist
-    best, scores = reproduce.choose_step_size(3, x_train[:12_000], samples=4000, step_sizes=(0.001, 0.1))
+    best, scores = experiments.choose_step_size(3, x_train[:12_000], samples=4000, step_sizes=(0.001, 0.1))
     assert set(scores) == {0.001, 0.1} and best == max(scores, key=scores.get)
     assert all(np.isfinite(v) and v < 0 for v in scores.values()) and scores[0.001] != scores[0.1]
 
 
 def test_train_for_stops_at_its_budget_and_resumes(tmp_path, mnist):
     (x_train, _), _ = mnist
-    model = reproduce.reference_model()
-    state = reproduce.train_for(model, x_train[:1000], minutes=1e-4, run_dir=tmp_path)
-    assert state["epochs"] == 1 and len(state["loss"]) == 1
-    again = reproduce.reference_model()
-    state = reproduce.train_for(again, x_train[:1000], minutes=1e-4, run_dir=tmp_path)
+    model = experiments.reference_model()
+    state = experiments.train_for(model, x_train[:1000], minutes=1e-4, run_dir=tmp_path)
+    assert state["epochs"] == 1 and len(state["history"]["loss"]) == 1 and state["steps"] == 10
+    again = experiments.reference_model()
+    state = experiments.train_for(again, x_train[:1000], minutes=1e-4, run_dir=tmp_path)
     assert state["epochs"] == 1  # the budget was already spent: nothing more is trained
     assert [p.name for p in tmp_path.glob("*.weights.h5")] == [state["checkpoint"]]
     for a, b in zip(model.weights, again.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     with pytest.raises(ValueError, match="minutes"):
-        reproduce.train_for(again, x_train[:1000], minutes=0, run_dir=tmp_path)
+        experiments.train_for(again, x_train[:1000], minutes=0, run_dir=tmp_path)
 
 
 def test_train_for_frees_what_finished_epochs_leave_in_reference_cycles(tmp_path, mnist, monkeypatch):
     import gc
 
     (x_train, _), _ = mnist
-    monkeypatch.setattr(reproduce, "RELEASE_EVERY", 3)
+    monkeypatch.setattr(experiments, "RELEASE_EVERY", 3)
     tracked = {}  # objects Python's collector tracks, after each epoch (before train_for's own collection)
-    model = reproduce.reference_model()  # kept: the model's own cycles are not what is measured
+    model = experiments.reference_model()  # kept: the model's own cycles are not what is measured
     gc.disable()  # only train_for's own collections may free them
     try:
-        reproduce.train_for(
+        experiments.train_for(
             model,
             x_train[:200],
             60,
@@ -218,43 +221,43 @@ def test_train_for_stopped_and_resumed_ends_with_the_weights_of_the_uninterrupte
     (x_train, _), _ = mnist
     x = x_train[:300]
     keras.utils.set_random_seed(0)
-    whole = reproduce.reference_model()
-    reproduce.train_for(whole, x, 60, tmp_path / "whole", schedule="cosine", epochs=3)
+    whole = experiments.reference_model()
+    experiments.train_for(whole, x, 60, tmp_path / "whole", schedule="cosine", epochs=3)
     for minutes in (1e-4, 60):  # the first sitting's budget runs out after one epoch; a fresh model resumes
         keras.utils.set_random_seed(0)  # the same initial weights as the whole run's (then the checkpoint's)
-        resumed = reproduce.reference_model()
-        state = reproduce.train_for(resumed, x, minutes, tmp_path / "stopped", schedule="cosine", epochs=3)
+        resumed = experiments.reference_model()
+        state = experiments.train_for(resumed, x, minutes, tmp_path / "stopped", schedule="cosine", epochs=3)
     assert state["epochs"] == 3
     for a, b in zip(whole.weights, resumed.weights):  # same data, noise and step sizes: bit for bit
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def test_cosine_schedule_against_its_definition():
-    rates = [reproduce.cosine_learning_rate(e, 10) for e in range(10)]
+    rates = [experiments.cosine_learning_rate(e, 10) for e in range(10)]
     assert rates[0] == 1e-3 and math.isclose(rates[5], 0.5e-3)  # cos(0) = 1, cos(pi/2) = 0
     assert all(a > b > 0 for a, b in zip(rates, rates[1:]))  # falls every pass, and is never zero in the run
     assert math.isclose(rates[9], 0.5e-3 * (1 + math.cos(0.9 * math.pi)))
     for bad in ((10, 10), (-1, 10), (0, 0)):
         with pytest.raises(ValueError):
-            reproduce.cosine_learning_rate(*bad)
+            experiments.cosine_learning_rate(*bad)
 
 
 def test_train_for_with_the_cosine_schedule_stops_after_its_epochs_and_keeps_them(tmp_path, mnist):
     (x_train, _), _ = mnist
-    model = reproduce.reference_model()
+    model = experiments.reference_model()
     seen = []  # on_epoch: the opened run's state, then the state after each epoch's checkpoint
-    state = reproduce.train_for(
+    state = experiments.train_for(
         model, x_train[:500], minutes=60, run_dir=tmp_path, schedule="cosine", epochs=2, on_epoch=seen.append
     )
     assert state["epochs"] == 2  # the planned run, well within the budget
     assert len(seen) == 3 and all(s is state for s in seen)  # called with the state it keeps, as it goes
     assert math.isclose(float(model.optimizer.learning_rate.numpy()), 0.5e-3, rel_tol=1e-6)  # epoch 1 of 2
     with pytest.raises(ValueError, match=r"schedule\.epochs: the run has 2, asked for 3"):
-        reproduce.train_for(model, x_train[:500], minutes=60, run_dir=tmp_path, schedule="cosine", epochs=3)
+        experiments.train_for(model, x_train[:500], minutes=60, run_dir=tmp_path, schedule="cosine", epochs=3)
     with pytest.raises(ValueError, match="epochs goes with the cosine schedule"):
-        reproduce.train_for(model, x_train[:500], minutes=60, run_dir=tmp_path / "b", epochs=3)
+        experiments.train_for(model, x_train[:500], minutes=60, run_dir=tmp_path / "b", epochs=3)
     with pytest.raises(ValueError, match="schedule"):
-        reproduce.train_for(model, x_train[:500], minutes=60, run_dir=tmp_path / "c", schedule="linear")
+        experiments.train_for(model, x_train[:500], minutes=60, run_dir=tmp_path / "c", schedule="linear")
     assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
 
 
@@ -264,11 +267,12 @@ def test_train_for_keeps_snapshots_of_the_epochs_asked_for(tmp_path, mnist):
     (x_train, _), _ = mnist
     state = {"seconds": 0.0}
     for _ in range(3):
-        model = reproduce.reference_model()
+        model = experiments.reference_model()
         budget = state["seconds"] / 60 + 1e-6
-        state = reproduce.train_for(model, x_train[:500], minutes=budget, run_dir=tmp_path, keep=(1, 3))
-    assert state["epochs"] == 3 and list(state["snapshots"]) == ["1", "3"]
-    assert state["snapshots"]["1"] <= state["snapshots"]["3"] == state["seconds"]
+        state = experiments.train_for(model, x_train[:500], minutes=budget, run_dir=tmp_path, keep=(1, 3))
+    snapshots = state["notes"]["snapshots"]
+    assert state["epochs"] == 3 and list(snapshots) == ["1", "3"]
+    assert snapshots["1"] <= snapshots["3"] == state["seconds"]
     assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == ["epoch00001.keras", "epoch00003.keras"]
     last = keras.models.load_model(tmp_path / "snapshots" / "epoch00003.keras")
     first = keras.models.load_model(tmp_path / "snapshots" / "epoch00001.keras")
@@ -277,34 +281,34 @@ def test_train_for_keeps_snapshots_of_the_epochs_asked_for(tmp_path, mnist):
 
 
 def test_reference_model_is_the_iwae_papers_architecture():
-    model = reproduce.reference_model("iwae", 5)
+    model = experiments.reference_model(vaelib.IWAE(5))
     dense = [layer.units for layer in model.encoder.layers if isinstance(layer, keras.layers.Dense)]
     assert dense == [200, 200, 100] and model.latent_dim == 50
-    assert model.objective == "iwae" and model.num_samples == 5
+    assert model.objective == vaelib.IWAE(5) and experiments.reference_model().objective == vaelib.ELBO()
 
 
 def test_beta_sweep_trades_rate_for_distortion(tmp_path, mnist):
     (x_train, _), (x_test, _) = mnist
-    rows = reproduce.beta_sweep(tmp_path, x_train[:3000], x_test[:500], betas=[0.25, 8.0], epochs=2, latent_dim=5)
+    rows = experiments.beta_sweep(tmp_path, x_train[:3000], x_test[:500], betas=[0.25, 8.0], epochs=2, latent_dim=5)
     low, high = rows
     # a heavier KL weight buys a lower rate at the price of a higher distortion
     assert high["rate"] < low["rate"] and high["distortion"] > low["distortion"]
     assert low["samples"].shape == (16, 28, 28) and low["reconstructions"].shape == (8, 28, 28)
     assert low["elbo"] == pytest.approx(-(low["rate"] + low["distortion"]))
     with pytest.raises(ValueError, match="betas"):
-        reproduce.beta_sweep(tmp_path, x_train[:100], x_test[:100], betas=[-1.0], epochs=1)
+        experiments.beta_sweep(tmp_path, x_train[:100], x_test[:100], betas=[-1.0], epochs=1)
     # the kept models are reused only with the settings that made them, never silently with others
-    again = reproduce.beta_sweep(tmp_path, x_train[:3000], x_test[:500], betas=[0.25], epochs=2, latent_dim=5)
+    again = experiments.beta_sweep(tmp_path, x_train[:3000], x_test[:500], betas=[0.25], epochs=2, latent_dim=5)
     assert again[0]["rate"] == low["rate"]
     for other in ({"epochs": 3, "latent_dim": 5}, {"epochs": 2, "latent_dim": 6}):
         with pytest.raises(ValueError, match=r"beta0\.25\.npz was made with other settings"):
-            reproduce.beta_sweep(tmp_path, x_train[:3000], x_test[:500], betas=[0.25], **other)
+            experiments.beta_sweep(tmp_path, x_train[:3000], x_test[:500], betas=[0.25], **other)
     with pytest.raises(ValueError, match="data_sha256"):
-        reproduce.beta_sweep(tmp_path, x_train[1:3001], x_test[:500], betas=[0.25], epochs=2, latent_dim=5)
+        experiments.beta_sweep(tmp_path, x_train[1:3001], x_test[:500], betas=[0.25], epochs=2, latent_dim=5)
     # a file cut short is an error naming it, not a finished result
     (tmp_path / "beta8.npz").write_bytes((tmp_path / "beta8.npz").read_bytes()[:1000])
     with pytest.raises(ValueError, match=r"beta8\.npz is not a readable result of beta_sweep"):
-        reproduce.beta_sweep(tmp_path, x_train[:3000], x_test[:500], betas=[8.0], epochs=2, latent_dim=5)
+        experiments.beta_sweep(tmp_path, x_train[:3000], x_test[:500], betas=[8.0], epochs=2, latent_dim=5)
 
 
 def test_results_file_is_found_from_a_chapter_folder(tmp_path, monkeypatch):
@@ -312,10 +316,10 @@ def test_results_file_is_found_from_a_chapter_folder(tmp_path, monkeypatch):
     (tmp_path / "results" / "table.csv").write_text("a\n1\n")
     (tmp_path / "book").mkdir()
     monkeypatch.chdir(tmp_path / "book")
-    monkeypatch.delenv(reproduce.RESULTS_ENV, raising=False)
-    assert reproduce.results_file("table.csv") == tmp_path / "results" / "table.csv"
+    monkeypatch.delenv(experiments.RESULTS_ENV, raising=False)
+    assert experiments.results_file("table.csv") == tmp_path / "results" / "table.csv"
     with pytest.raises(ValueError, match="file name"):
-        reproduce.results_file("../table.csv")
+        experiments.results_file("../table.csv")
 
 
 def test_the_recorded_results_hashes_are_those_of_the_committed_files():
@@ -332,7 +336,7 @@ def test_results_are_downloaded_from_the_version_tag_and_checked(tmp_path, monke
     from vaelib._results_sha256 import RESULTS_SHA256
 
     monkeypatch.chdir(tmp_path)  # no results/ folder here or above
-    monkeypatch.delenv(reproduce.RESULTS_ENV, raising=False)
+    monkeypatch.delenv(experiments.RESULTS_ENV, raising=False)
     calls = []
 
     def get_file(fname, origin, file_hash=None, **kwargs):
@@ -341,17 +345,17 @@ def test_results_are_downloaded_from_the_version_tag_and_checked(tmp_path, monke
 
     monkeypatch.setattr(keras.utils, "get_file", get_file)
     with pytest.raises(ValueError, match=r"aevb_fig2\.csv downloaded from .* does not have the SHA-256 .* Delete it"):
-        reproduce.results_file("aevb_fig2.csv")
+        experiments.results_file("aevb_fig2.csv")
     fname, origin, file_hash = calls[0]
     assert origin.endswith(f"/v{vaelib.__version__}/results/aevb_fig2.csv") and "/main/" not in origin
     assert file_hash == RESULTS_SHA256["aevb_fig2.csv"] and vaelib.__version__ in fname
     with pytest.raises(ValueError, match="not a results file"):
-        reproduce.results_file("no_such.csv")
+        experiments.results_file("no_such.csv")
 
 
 def test_repository_url_is_the_books():
     config = (ROOT / "_config.yml").read_text()
-    assert f"url: {reproduce.REPOSITORY_URL} " in config
+    assert f"url: {experiments.REPOSITORY_URL} " in config
 
 
 def test_run_record_has_what_a_reader_needs_to_check_a_result():
@@ -374,16 +378,16 @@ def test_committed_fig2_results_cover_both_methods_and_every_latent_dim_to_ten_m
     rows = _csv("aevb_fig2.csv")
     assert list(rows[0]) == ["method", "n_z", "samples", "train_bound", "test_bound"]
     record = json.loads((RESULTS / "aevb_fig2.json").read_text())
-    assert list(record) == list(reproduce.FIG2_METHODS)
-    for method in reproduce.FIG2_METHODS:
-        for n_z in reproduce.FIG2_LATENT_DIMS:
+    assert list(record) == list(experiments.FIG2_METHODS)
+    for method in experiments.FIG2_METHODS:
+        for n_z in experiments.FIG2_LATENT_DIMS:
             curve = [r for r in rows if r["method"] == method and int(r["n_z"]) == n_z]
             assert max(int(r["samples"]) for r in curve) >= 10_000_000, (method, n_z)
             # nats per datapoint: an untrained model starts near -550 (784 pixels at p = 1/2), a good one near -90
             assert all(-600 < float(r["test_bound"]) < -60 for r in curve), (method, n_z)
             entry = record[method][str(n_z)]
             assert {"command", "seed", "versions", "hardware", "wall_seconds", "step_size", "rows"} <= set(entry)
-            assert entry["step_size"] in reproduce.ADAGRAD_STEP_SIZES
+            assert entry["step_size"] in experiments.ADAGRAD_STEP_SIZES
             assert len(entry["rows"]) == len(curve)
 
 
@@ -504,10 +508,22 @@ def test_committed_manifold_and_beta_results_have_their_arrays():
     assert (RESULTS / "beta_sweep.json").exists() and (RESULTS / "manifolds.json").exists()
 
 
-def test_an_aevb_folder_from_before_config_json_is_adopted_only_for_its_own_settings(tmp_path, mnist):
+def test_the_committed_run_folders_are_runs_of_this_vaelib(mnist):
+    """Every committed run folder has the one state schema, and the experiments open it as their own: a finished
+    Figure 2 curve returns its rows without training, and a timed run's configuration is the one its script
+    records today, so a later sitting could continue it."""
+    from vaelib.training import data_sha256, model_config, read_state
+
     (x_train, _), (x_test, _) = mnist
-    state = {"n_z": 3, "seed": 0, "step_size": 0.1, "rows": []}
-    (tmp_path / "state.json").write_text(json.dumps(state))  # no config.json: written before runs recorded one
-    with pytest.raises(ValueError, match="other settings .*n_z 3"):
-        reproduce.aevb_curve(tmp_path, 5, x_train[:200], x_test[:100], max_samples=2000, first=2000)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]  # nothing adopted or written
+    for state_file in sorted((ROOT / "runs").glob("*/*/state.json")):
+        assert read_state(state_file.parent) is not None  # the schema, checked field by field
+    run = experiments.fig2_run_folder(ROOT / "runs" / "aevb_fig2", "aevb", 5)
+    rows = experiments.aevb_curve(run, 5, x_train, x_test, 10_000_000)
+    assert rows == read_state(run)["rows"] and rows[-1]["samples"] == 10_000_000
+    objectives = {"elbo": "elbo", "iwae5": vaelib.IWAE(5), "iwae50": vaelib.IWAE(50)}
+    for config_file in sorted((ROOT / "runs").glob("*/*/config.json")):
+        config = json.loads(config_file.read_text())
+        if config.get("experiment") != "train_for":
+            continue
+        assert config["model"] == model_config(experiments.reference_model(objectives[config_file.parent.name]))
+        assert config["data_sha256"] == data_sha256(x_train)

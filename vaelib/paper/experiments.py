@@ -8,15 +8,16 @@ decoder, parameters initialised from :math:`\mathcal{N}(0, 0.01^2)`, trained by 
 :math:`M = 100` with :math:`L = 1` to maximise :math:`\frac1N[\sum_i \mathcal{L}_B(x^{(i)}) + \log
 p(\theta)]`, :math:`p(\theta) = \mathcal{N}(0, I)` (``weight_decay`` :math:`= 1/N`). The lower bound per
 datapoint is recorded on the training and the test set at log-spaced numbers of training samples
-evaluated. The baseline, the wake-sleep algorithm (:mod:`vaelib.wake_sleep`), trains the same networks
+evaluated. The baseline, the wake-sleep algorithm (:mod:`vaelib.paper.wake_sleep`), trains the same networks
 with the same optimizer, prior :math:`p(\theta)`, minibatches and step-size choice, and is measured by the
 same lower bound (``method="wake_sleep"``).
 
 **Reference model** (Burda et al. 2015): 784-200-200-50 with tanh, dynamically binarised data, trained
 with the ELBO or the IWAE objective for a fixed wall-clock budget.
 
-Every run lives in a folder of its own and keeps its state there after each segment of training, so
-a killed run resumes where it stopped when it is started again with the same arguments.
+Every run lives in a folder of its own, a run of :class:`vaelib.training.Run` (one state schema for every
+run), and keeps its state there after each segment of training, so a killed run resumes where it stopped
+when it is started again with the same arguments.
 """
 
 from __future__ import annotations
@@ -36,24 +37,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vaelib._checks import check_choice, check_positive_int
+from vaelib._checks import check_choice, check_positive_int, check_seed
 from vaelib._files import replaced_atomically, save_model_atomically
 from vaelib._machine import cpu_model
 from vaelib.bound import elbo
-from vaelib.data import check_stream_options, fixed_binarize, make_stream, steps_per_epoch
+from vaelib.data import fixed_binarize, make_stream, steps_per_epoch
 from vaelib.evaluation import hmc_log_likelihood, rate_and_distortion
-from vaelib.mcem import MonteCarloEM
 from vaelib.model import VAE
-from vaelib.training import (
-    _fit_epochs_exactly,
-    data_sha256,
-    load_checkpoint,
-    model_config,
-    open_run,
-    read_state,
-    save_checkpoint,
-    train,
-)
+from vaelib.objectives import ELBO, Objective
+from vaelib.paper.mcem import MonteCarloEM
+from vaelib.paper.wake_sleep import WakeSleep
+from vaelib.training import Run, _fit_epochs_exactly, data_sha256, model_config, train
 
 __all__ = [
     "FIG2_LATENT_DIMS",
@@ -82,12 +76,11 @@ __all__ = [
 ]
 
 FIG2_LATENT_DIMS = (3, 5, 10, 20, 200)
-FIG2_METHODS = {"aevb": "elbo", "wake_sleep": "wake_sleep"}  # Figure 2's methods and the objective each trains
+FIG2_METHODS = {"aevb": ELBO, "wake_sleep": WakeSleep}  # Figure 2's methods and the objective each trains
 ADAGRAD_STEP_SIZES = (0.01, 0.02, 0.1)
 PAPER_INIT = {"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.01}}
 REPOSITORY_URL = "https://github.com/vae-book/vae-book"  # as in the book's _config.yml (a test keeps them equal)
 RESULTS_ENV = "VAELIB_RESULTS"
-WEIGHTS_FILE = "checkpoint.weights.h5"  # the one checkpoint of run folders from before rotation
 
 
 SEGMENT_QUANTUM = 2000  # training samples: 20 minibatches of 100, one call into the compiled loop
@@ -99,20 +92,21 @@ def paper_model(latent_dim: int, step_size: float, dataset_size: int, method: st
 
     ``method``: ``"aevb"`` trains on the bound, ``"wake_sleep"`` trains the same model by wake-sleep.
     """
-    objective = FIG2_METHODS[check_choice(method, "method", tuple(FIG2_METHODS))]
+    objective = FIG2_METHODS[check_choice(method, "method", tuple(FIG2_METHODS))]()
     model = VAE.mlp(latent_dim=latent_dim, hidden_units=(500,), initializer=PAPER_INIT)
     model.compile(
         optimizer=keras.optimizers.Adagrad(learning_rate=step_size),
-        weight_decay=1.0 / check_positive_int(dataset_size, "dataset_size"),
         objective=objective,
+        weight_decay=1.0 / check_positive_int(dataset_size, "dataset_size"),
+        jit_compile=True,  # a long run
     )
     return model
 
 
 def fig2_run_folder(runs: str | os.PathLike, method: str, n_z: int) -> Path:
-    """Where a Figure 2 curve trains: ``nz<N_z>`` for AEVB (named before wake-sleep came), else ``<method>_nz<N_z>``."""
+    """Where a Figure 2 curve trains: ``<method>_nz<N_z>``."""
     method = check_choice(method, "method", tuple(FIG2_METHODS))
-    return Path(runs) / (f"nz{n_z}" if method == "aevb" else f"{method}_nz{n_z}")
+    return Path(runs) / f"{method}_nz{n_z}"
 
 
 def evaluation_points(max_samples: int, first: int = 10_000, per_decade: int = 4) -> list[int]:
@@ -147,7 +141,7 @@ def _train_samples(model: VAE, x: np.ndarray, samples: int, seed: int, batch_siz
     steps = samples // batch_size
     model.noise_seed = seed
     _fit_epochs_exactly(model, steps)
-    stream = make_stream(x, batch_size, "dynamic", seed, start_step=int(model.optimizer.iterations))
+    stream = make_stream(x, model, batch_size, "dynamic", seed, start_step=int(model.optimizer.iterations))
     model.fit(stream, epochs=1, steps_per_epoch=steps, verbose=0)
 
 
@@ -211,42 +205,25 @@ def aevb_curve(
         raise ValueError(f"step_size must be a positive number or None, got {step_size}")
     settings = {
         "experiment": "aevb_curve",
+        "method": method,
         "n_z": check_positive_int(latent_dim, "latent_dim"),
-        "seed": seed,
+        "seed": check_seed(seed),
         "first": first,
         "data_sha256": data_sha256(x_train, x_test),
     }
-    if method != "aevb":  # AEVB's folders from before wake-sleep joined record no method, and stay valid
-        settings["method"] = method
-    fields = {"n_z": int, "seed": int, "step_size": float, "rows": list}
-    state = read_state(run_dir, fields)
-    if state is not None and (
-        state["n_z"] != latent_dim
-        or state["seed"] != seed
-        or step_size not in (None, state["step_size"])
-        or state.get("method", "aevb") != method
-    ):  # checked here too for folders from before config.json, which open_run adopts
-        raise ValueError(
-            f"{run_dir} holds a run with other settings (the run has method {state.get('method', 'aevb')},"
-            f" n_z {state['n_z']}, seed {state['seed']}, step_size {state['step_size']}; asked for {method},"
-            f" {latent_dim}, {seed}, {step_size}): use a new folder"
-        )
-    run_dir = open_run(run_dir, settings)
-    state = read_state(run_dir, fields)  # again, now that the folder is this process's: no one else writes it
-    if state is None:
+    run = Run(run_dir, settings)
+    notes = run.state["notes"]
+    if not run.started:
         scores = None
         if step_size is None:
             step_size, scores = choose_step_size(latent_dim, x_train, seed=seed, method=method)
-        state = {
-            "method": method,
-            "n_z": latent_dim,
-            "step_size": step_size,
-            "step_size_scores": scores,
-            "seed": seed,
-            "rows": [],
-        }
+        notes.update(step_size=step_size, step_size_scores=scores)
+    elif step_size not in (None, notes["step_size"]):
+        raise ValueError(
+            f"{run.dir} holds a run with step size {notes['step_size']}, asked for {step_size}: use a new folder"
+        )
     keras.utils.set_random_seed(seed)
-    model = paper_model(latent_dim, state["step_size"], len(x_train), method)
+    model = paper_model(latent_dim, notes["step_size"], len(x_train), method)
     train_eval, test_eval = fixed_binarize(x_train, seed), fixed_binarize(x_test, seed)
 
     def measure() -> dict[str, float]:
@@ -256,8 +233,7 @@ def aevb_curve(
         }
 
     return _measured_run(
-        run_dir,
-        state,
+        run,
         model,
         lambda samples: _train_samples(model, x_train, samples, seed),
         measure,
@@ -269,8 +245,7 @@ def aevb_curve(
 
 
 def _measured_run(
-    run_dir: Path,
-    state: dict[str, Any],
+    run: Run,
     trainer: keras.Model,
     train: Callable[[int], None],
     measure: Callable[[], dict[str, float]],
@@ -278,55 +253,50 @@ def _measured_run(
     labels: dict[str, Any],
     saved_model: keras.Model,
     log: bool,
+    batch_size: int = 100,
 ) -> list[dict[str, Any]]:
     """Train ``trainer`` to each of ``points`` training samples and ``measure`` it there; resumable.
 
-    ``state`` (``state.json``'s content, or a new run's) holds the rows so far, and ``"samples"`` and
-    ``"seconds"`` once training has been saved between points. Training goes in segments of at most
-    :data:`CHECKPOINT_EVERY` samples, each followed by a checkpoint, so a kill loses at most one segment;
-    a row is saved with the checkpoint of its point. A run that has reached every point and saved its
-    model returns its rows without loading anything, so a finished run folder may be kept without its
-    last checkpoint. ``train(n)`` trains on the run's next ``n`` samples
-    (resuming the stream and the noise from the step count); a row is ``labels``, ``samples``, what
-    ``measure()`` returns, ``seconds`` (training time so far) and ``cpu``, the CPU that trained the stretch
-    up to it and measured it (a run resumed on another machine has rows from each). ``saved_model`` is saved as
-    ``model.keras`` at the end.
+    The run's state holds the rows so far in ``rows``, and its ``steps`` (minibatches of ``batch_size``)
+    count the samples trained on. Training goes in segments of at most :data:`CHECKPOINT_EVERY` samples,
+    each followed by a checkpoint, so a kill loses at most one segment; a row is saved with the checkpoint
+    of its point. A run that has reached every point and saved its model returns its rows without loading
+    anything, so a finished run folder may be kept without its last checkpoint. ``train(n)`` trains on the
+    run's next ``n`` samples (resuming the stream and the noise from the step count); a row is ``labels``,
+    ``samples``, what ``measure()`` returns, ``seconds`` (training time so far) and ``cpu``, the CPU that
+    trained the stretch up to it and measured it (a run resumed on another machine has rows from each).
+    ``saved_model`` is saved as ``model.keras`` at the end.
     """
-    done = state.get("samples", state["rows"][-1]["samples"] if state["rows"] else 0)
-    if all(target <= done for target in points) and (run_dir / "model.keras").exists():
+    state = run.state
+    done = state["steps"] * batch_size
+    if all(target <= done for target in points) and (run.dir / "model.keras").exists():
         return state["rows"]  # finished and saved: nothing to load, train or save (its checkpoint may be gone)
-    if "checkpoint" in state or done:
-        state.setdefault("checkpoint", WEIGHTS_FILE)
-        load_checkpoint(trainer, run_dir / state["checkpoint"])
-    else:  # a new run: its initial weights, so a kill before the first point restarts from them
-        trainer.optimizer.build(trainer.trainable_variables)
-        save_checkpoint(trainer, run_dir, state, "checkpoint-00000000000.weights.h5")
-    seconds = state.get("seconds", state["rows"][-1]["seconds"] if state["rows"] else 0.0)
+    run.restore(trainer)
     for target in points:
         if target <= done:  # a row of its own is saved with the checkpoint that reaches it
             continue
         while done < target:  # in segments, each saved, so a kill loses at most one segment's training
             segment = min(target - done, CHECKPOINT_EVERY)
-            start = time.perf_counter()
-            train(segment)
-            seconds += time.perf_counter() - start
+            with run.timed():
+                train(segment)
             done += segment
-            state.update(samples=done, seconds=round(seconds, 1))
+            state["steps"] = done // batch_size
             if done < target:
-                save_checkpoint(trainer, run_dir, state, f"checkpoint-{done:011d}.weights.h5")
+                run.save(trainer)
         measured = measure()
         if not np.isfinite(list(measured.values())).all():
             described = ", ".join(f"{k} {v}" for k, v in labels.items())
             raise ValueError(f"{described}: not finite after {target} samples ({measured}); training diverged")
-        row = {**labels, "samples": target, **measured, "seconds": round(seconds, 1), "cpu": cpu_model()}
+        seconds = round(state["seconds"], 1)
+        row = {**labels, "samples": target, **measured, "seconds": seconds, "cpu": cpu_model()}
         state["rows"].append(row)
-        save_checkpoint(trainer, run_dir, state, f"checkpoint-{target:011d}.weights.h5")
+        run.save(trainer)
         if log:
             values = " ".join(f"{k} {v:8.2f}" for k, v in measured.items())
             print(
                 f"{' '.join(map(str, labels.values()))} samples={target:>10,d} {values} ({seconds:6.0f} s)", flush=True
             )
-    save_model_atomically(saved_model, run_dir / "model.keras")
+    run.save_model(saved_model)
     return state["rows"]
 
 
@@ -338,7 +308,7 @@ def figure3_model(method: str, step_size: float, dataset_size: int, seed: int = 
     """Figure 3's model, 784-100-3 with tanh, set up to be trained by ``method``; returns (trainer, model).
 
     AEVB and wake-sleep train the VAE itself (``trainer`` is ``model``); Monte Carlo EM trains its decoder
-    through a :class:`~vaelib.mcem.MonteCarloEM` (``trainer``), with ``seed`` for its HMC transitions.
+    through a :class:`~vaelib.paper.mcem.MonteCarloEM` (``trainer``), with ``seed`` for its HMC transitions.
     All three use Adagrad at ``step_size`` and the prior :math:`p(\theta)` (``weight_decay`` :math:`= 1/N`).
     """
     method = check_choice(method, "method", FIG3_METHODS)
@@ -349,7 +319,9 @@ def figure3_model(method: str, step_size: float, dataset_size: int, seed: int = 
         trainer = MonteCarloEM(model, dataset_size, weight_decay=1.0 / dataset_size, seed=seed)
         trainer.compile(optimizer=optimizer)
         return trainer, model
-    model.compile(optimizer=optimizer, weight_decay=1.0 / dataset_size, objective=FIG2_METHODS[method])
+    model.compile(
+        optimizer=optimizer, objective=FIG2_METHODS[method](), weight_decay=1.0 / dataset_size, jit_compile=True
+    )
     return model, model
 
 
@@ -357,7 +329,9 @@ def _train_mcem_samples(trainer: MonteCarloEM, x: np.ndarray, samples: int, seed
     """Monte Carlo EM on the run's next ``samples`` examples: the indexed stream continues from its transitions."""
     steps = samples // batch_size
     _fit_epochs_exactly(trainer, steps)
-    stream = make_stream(x, batch_size, "dynamic", seed, start_step=int(trainer.transitions.numpy()), with_index=True)
+    stream = make_stream(
+        x, trainer.generative, batch_size, "dynamic", seed, start_step=int(trainer.transitions.numpy()), with_index=True
+    )
     trainer.fit(stream, epochs=1, steps_per_epoch=steps, verbose=0)
 
 
@@ -454,10 +428,7 @@ def figure3_curve(
         "first": first,
         "data_sha256": data_sha256(x_train, x_test),
     }
-    run_dir = open_run(run_dir, settings)
-    state = read_state(run_dir, {"rows": list})  # read once the folder is this process's: no one else writes it
-    if state is None:
-        state = {**settings, "rows": []}
+    run = Run(run_dir, settings)
     keras.utils.set_random_seed(seed)
     trainer, model = figure3_model(method, step_size, len(x_train), seed)
     train_eval = fixed_binarize(x_train[:eval_images], seed)
@@ -476,7 +447,7 @@ def figure3_curve(
         }
 
     labels = {"method": method, "n_train": len(x_train)}
-    return _measured_run(run_dir, state, trainer, train, measure, points, labels, model, log)
+    return _measured_run(run, trainer, train, measure, points, labels, model, log)
 
 
 def burda_learning_rate(epoch: int) -> float:
@@ -510,10 +481,13 @@ def cosine_learning_rate(epoch: int, epochs: int, peak: float = 1e-3) -> float:
 LEARNING_RATE_SCHEDULES = ("burda", "cosine")
 
 
-def reference_model(objective: str = "elbo", num_samples: int = 1) -> VAE:
-    """The IWAE paper's MNIST architecture, 784-200-200-50 with tanh, compiled with Adam for ``objective``."""
+def reference_model(objective: str | Objective = "elbo") -> VAE:
+    """The IWAE paper's MNIST architecture, 784-200-200-50 with tanh, compiled with Adam for ``objective``.
+
+    ``objective``: ``"elbo"`` or an objective such as ``vaelib.IWAE(num_samples=5)``.
+    """
     model = VAE.mlp(latent_dim=50, hidden_units=(200, 200))
-    model.compile(optimizer=keras.optimizers.Adam(burda_learning_rate(0)), objective=objective, num_samples=num_samples)
+    model.compile(optimizer=keras.optimizers.Adam(burda_learning_rate(0)), objective=objective, jit_compile=True)
     return model
 
 
@@ -545,13 +519,13 @@ def train_for(
       ``epochs``, so a run continues only with the same ``epochs``; ``state["epochs"] < epochs`` at the
       end means the budget was too small for the planned run.
 
-    After every epoch the weights, the optimizer state
-    and ``state.json`` (epochs, seconds, the epoch's mean training loss) are saved in ``run_dir``, a run
-    folder of :mod:`vaelib.training` (its ``config.json`` records the model, the data and the seed).
+    After every epoch the weights, the optimizer state and ``state.json`` (epochs, steps, seconds, and the
+    epoch's mean training loss in ``history["loss"]``) are saved in ``run_dir``, a :class:`vaelib.training.Run`
+    (its ``config.json`` records the model, the data, the seed and the schedule).
     The data come from :func:`vaelib.data.make_stream` and the noise from ``seed`` and the step count,
     so the weights after epoch :math:`e` do not depend on how often the run was stopped before it.
     After each epoch in ``keep`` the model is also saved as ``snapshots/epoch<e>.keras``, and
-    ``state["snapshots"]`` maps the epoch to the training seconds it had taken, so a run can be measured
+    ``state["notes"]["snapshots"]`` maps the epoch to the training seconds it had taken, so a run can be measured
     along the way (at equal passes or equal time as another run). ``on_epoch``, if given, is called with
     the state once the run is opened (a new run or the resumed checkpoint's) and again after every
     epoch's checkpoint, so a caller can keep its own record current if the process is killed. Every
@@ -564,49 +538,42 @@ def train_for(
     schedule = check_choice(schedule, "schedule", LEARNING_RATE_SCHEDULES)
     if (schedule == "cosine") != (epochs is not None):
         raise ValueError(f"epochs goes with the cosine schedule, and only with it: got {schedule!r}, epochs={epochs}")
-    batch_size, _, seed = check_stream_options(batch_size, "dynamic", seed)
+    batch_size = check_positive_int(batch_size, "batch_size")
     steps = steps_per_epoch(len(x_train), batch_size)
     settings = {
         "experiment": "train_for",
         "model": model_config(model),
         "data_sha256": data_sha256(x_train),
         "batch_size": batch_size,
-        "seed": seed,
+        "seed": check_seed(seed),
+        "schedule": {"name": schedule, "epochs": None if epochs is None else check_positive_int(epochs, "epochs")},
     }
-    if schedule != "burda":  # runs from before the schedules were a choice record none, and stay valid
-        settings["schedule"] = {"name": schedule, "epochs": check_positive_int(epochs, "epochs")}
-    run_dir = open_run(run_dir, settings)
-    state = read_state(run_dir, {"epochs": int, "seconds": float, "loss": list})
-    if state is None:  # a new run: its initial weights, so a kill in the first epoch restarts from them
-        state = {"epochs": 0, "seconds": 0.0, "loss": []}
-        model.optimizer.build(model.trainable_variables)
-        save_checkpoint(model, run_dir, state, "checkpoint-epoch00000.weights.h5")
-    else:
-        state.setdefault("checkpoint", WEIGHTS_FILE)
-        load_checkpoint(model, run_dir / state["checkpoint"])
+    run = Run(run_dir, settings)
+    state = run.state
     model.noise_seed = seed
+    run.restore(model)
     _fit_epochs_exactly(model, steps)
     if on_epoch is not None:
         on_epoch(state)
     while state["seconds"] < 60.0 * minutes and (epochs is None or state["epochs"] < epochs):
-        stream = make_stream(x_train, batch_size, "dynamic", seed, start_step=int(model.optimizer.iterations))
+        stream = make_stream(x_train, model, batch_size, "dynamic", seed, start_step=int(model.optimizer.iterations))
         if schedule == "cosine":
             model.optimizer.learning_rate.assign(cosine_learning_rate(state["epochs"], epochs))
         else:
             model.optimizer.learning_rate.assign(burda_learning_rate(state["epochs"]))
-        start = time.perf_counter()
-        history = model.fit(stream, epochs=1, steps_per_epoch=steps, verbose=0)
-        state["seconds"] = round(state["seconds"] + time.perf_counter() - start, 2)
+        with run.timed():
+            history = model.fit(stream, epochs=1, steps_per_epoch=steps, verbose=0)
         loss = float(history.history["loss"][-1])
         if not np.isfinite(loss):
             raise ValueError(f"training diverged at epoch {state['epochs'] + 1}: the loss is {loss}")
         state["epochs"] += 1
-        state["loss"].append(round(loss, 4))
+        state["steps"] = int(model.optimizer.iterations)
+        state["history"].setdefault("loss", []).append(round(loss, 4))
         if state["epochs"] in keep:  # before state.json moves on: a kill in between redoes the epoch and the file
-            (run_dir / "snapshots").mkdir(exist_ok=True)
-            save_model_atomically(model, run_dir / "snapshots" / f"epoch{state['epochs']:05d}.keras")
-            state.setdefault("snapshots", {})[str(state["epochs"])] = state["seconds"]
-        save_checkpoint(model, run_dir, state, f"checkpoint-epoch{state['epochs']:05d}.weights.h5")
+            (run.dir / "snapshots").mkdir(exist_ok=True)
+            save_model_atomically(model, run.dir / "snapshots" / f"epoch{state['epochs']:05d}.keras")
+            state["notes"].setdefault("snapshots", {})[str(state["epochs"])] = state["seconds"]
+        run.save(model)
         if on_epoch is not None:
             on_epoch(state)
         if state["epochs"] % RELEASE_EVERY == 0:
@@ -650,14 +617,14 @@ def beta_sweep(
     data = hashlib.sha256(np.ascontiguousarray(x_train, np.float32).tobytes())
     data.update(np.ascontiguousarray(x_test, np.float32).tobytes())
     settings = {"epochs": epochs, "latent_dim": latent_dim, "seed": seed, "data_sha256": data.hexdigest()}
-    check_stream_options(100, "dynamic", seed)  # before anything is written
+    check_seed(seed)  # before anything is written
     rows = []
     for beta in betas:
         path = run_dir / f"beta{beta:g}.npz"
         if not path.exists():
             keras.utils.set_random_seed(seed)
             model = VAE.mlp(latent_dim=latent_dim)
-            model.compile(optimizer=keras.optimizers.Adam(1e-3), beta=beta)
+            model.compile(optimizer=keras.optimizers.Adam(1e-3), objective=ELBO(beta=beta), jit_compile=True)
             start = time.perf_counter()
             train(model, x_train, epochs, run_dir / f"beta{beta:g}", verbose=0, seed=seed)  # resumable
             seconds = time.perf_counter() - start

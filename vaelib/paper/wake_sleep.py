@@ -18,21 +18,25 @@ so wake-sleep maximises no single objective.
 
 The two phases touch disjoint parameters (the wake phase only :math:`\theta`, the sleep phase only
 :math:`\phi`), so one gradient step on :math:`-\frac1M\sum(\log p_\theta(x, z) + \log q_\phi(z'|x'))`
-makes both updates at once, with any per-parameter optimizer (the paper's Adagrad included).
+makes both updates at once, with any per-parameter optimizer (the paper's Adagrad included). That loss is
+:class:`WakeSleep`, an objective for :meth:`VAE.compile <vaelib.model.VAE.compile>`: the model trains by
+wake-sleep without knowing the algorithm.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from vaelib._checks import stateless_seed
 from vaelib.bound import kl_to_prior
 from vaelib.kl import reparameterized_sample
+from vaelib.objectives import Objective
 
-__all__ = ["wake_sleep_terms"]
+__all__ = ["WakeSleep", "wake_sleep_terms"]
 
 
 def wake_sleep_terms(model: Any, x: tf.Tensor, seed: int | tf.Tensor | None = None) -> dict[str, tf.Tensor]:
@@ -44,7 +48,7 @@ def wake_sleep_terms(model: Any, x: tf.Tensor, seed: int | tf.Tensor | None = No
     - ``reconstruction``, ``kl``, ``elbo``: the bound :math:`\widehat{\mathcal{L}}_B` at the wake phase's
       :math:`z` (closed-form KL), which is what the paper plots for wake-sleep too.
 
-    Also ``z`` (the wake draws, ``(M, J)``), ``dream_z`` and ``dream_x``. The loss of a step is
+    Also ``z`` (the wake draws, ``(M, N_z)``), ``dream_z`` and ``dream_x``. The loss of a step is
     :math:`-\frac1M\sum(\mathrm{wake} + \mathrm{sleep})`. ``model`` speaks the protocol of
     :mod:`vaelib.bound` (``encode``, ``decode``, ``prior``) and its decoder can be sampled; ``x`` is
     not re-checked here.
@@ -68,3 +72,17 @@ def wake_sleep_terms(model: Any, x: tf.Tensor, seed: int | tf.Tensor | None = No
         "dream_z": dream_z,
         "dream_x": dream_x,
     }
+
+
+@keras.saving.register_keras_serializable(package="vaelib")
+class WakeSleep(Objective):
+    r"""The wake-sleep algorithm as an objective: ``model.compile(objective=WakeSleep())``.
+
+    Each step's loss is :math:`-\frac1M\sum(\mathrm{wake} + \mathrm{sleep})` (:func:`wake_sleep_terms`): one
+    :math:`z` and one dream per data point. ``fit`` reports the bound's terms at the wake phase's :math:`z`, what
+    the paper plots for wake-sleep too.
+    """
+
+    def __call__(self, model: Any, x: tf.Tensor, seed: tf.Tensor | None) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        terms = wake_sleep_terms(model, x, seed)
+        return -tf.reduce_mean(terms["wake"] + terms["sleep"]), terms

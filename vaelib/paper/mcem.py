@@ -25,7 +25,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from vaelib._checks import check_non_negative, check_open_unit, check_positive_int, folded_seed
+from vaelib._checks import check_non_negative, check_open_unit, check_positive_int, check_seed, folded_seed
 from vaelib.hmc import adapted_step_size, bootstrap, hmc_transition, log_joint
 from vaelib.model import weight_penalty
 
@@ -70,7 +70,7 @@ class MonteCarloEM(keras.Model):
         self.weight_updates = check_positive_int(weight_updates, "weight_updates")
         self.target_accept = check_open_unit(target_accept, "target_accept")
         self.weight_decay = check_non_negative(weight_decay, "weight_decay")
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
         latent_dim = int(generative.latent_dim)
         # z = 0 (the prior's mode) to start; the chains' state is saved with the weights
         self.chains = self.add_weight(shape=(self.dataset_size, latent_dim), initializer="zeros", trainable=False)
@@ -100,7 +100,7 @@ class MonteCarloEM(keras.Model):
         r"""The M-step's loss: :math:`-\frac1M\sum \log p_\theta(x, z)` at fixed draws ``z``, plus the weight decay."""
         loss = -tf.reduce_mean(log_joint(self.generative, x)(z))
         if self.weight_decay:
-            loss += weight_penalty(self.generative.decoder.trainable_variables, self.weight_decay)
+            loss += weight_penalty(self.generative.decoder_variables, self.weight_decay)
         return loss
 
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
@@ -121,7 +121,7 @@ class MonteCarloEM(keras.Model):
         self.step_sizes.assign(tf.tensor_scatter_nd_update(self.step_sizes, positions, step_size))
         self.transitions.assign_add(1)
         # M-step: a few updates of the decoder at those draws
-        variables = self.generative.decoder.trainable_variables
+        variables = self.generative.decoder_variables
         self.log_joint_tracker.update_state(results.accepted_results.target_log_prob)
         for _ in range(self.weight_updates):
             with tf.GradientTape() as tape:
