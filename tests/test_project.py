@@ -140,17 +140,17 @@ def _train_speed():
 
 
 def test_benchmark_tables_are_the_committed_benchmark_results():
-    """README.md has one table per CPU kind, each made from benchmarks/results/<kind>.json."""
+    """benchmarks/README.md has one table per CPU kind, each made from benchmarks/results/<kind>.json."""
     train_speed = _train_speed()
     records = sorted((ROOT / "benchmarks" / "results").glob("*.json"))
     assert {path.stem for path in records} >= {"avx2", "avx512"}, "the tables show both kinds of CPU"
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "benchmarks" / "README.md").read_text()
     for path in records:
         record = json.loads(path.read_text())
         assert {"command", "date", "versions", "hardware", "results"} <= set(record)
         assert record["hardware"]["kind"] == path.stem
         table = train_speed.markdown_table(record)
-        assert table in readme, f"README.md lacks the table of {path.name}"
+        assert table in readme, f"benchmarks/README.md lacks the table of {path.name}"
         rows = {"same_results": 0, "mlp_profile": 2}
         # and, where recorded, log_likelihood's comparison of slicings and the profile's compiled and Keras loops
         expected = sum(
@@ -235,3 +235,33 @@ def test_the_api_page_lists_exactly_what_vaelib_exports():
     assert documented == set(vaelib.__all__), documented ^ set(vaelib.__all__)
     for part in ("vaelib.plotting", "vaelib.paper"):  # loaded when imported: documented after the top-level API
         assert f"automodule:: {part}" in page.split("## Modules")[1]
+
+
+def _readme_quickstart() -> str:
+    readme = (ROOT / "README.md").read_text()
+    return readme.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_is_a_newcomers_page():
+    """At most 150 lines; the quickstart, at most 20 lines, comes in the first screen and uses the reader's own
+    networks, fit and elbo; the histories live in their own files."""
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150
+    quickstart = _readme_quickstart()
+    assert len(quickstart.strip().splitlines()) <= 20
+    assert readme.index("```python") < 20 * 80  # within the first screen
+    for used in ("vaelib.VAE(encoder, decoder", "model.fit(", "vaelib.elbo("):
+        assert used in quickstart, used
+    for history in ("benchmarks/README.md", "experiments/README.md", "CONTRIBUTING.md"):
+        assert (ROOT / history).exists() and history in readme
+
+
+def test_the_readme_quickstart_runs(tmp_path, monkeypatch):
+    """The quickstart as printed, with a tenth of an epoch's data, one epoch and fewer importance samples."""
+    code = _readme_quickstart()
+    small = code.replace("make_dataset(x_train, model)", "make_dataset(x_train[:2000], model)")
+    small = small.replace("epochs=10", "epochs=1").replace("num_samples=1000", "num_samples=10")
+    assert small.count("[:2000]") == 1 and "epochs=1)" in small and "num_samples=10)" in small
+    monkeypatch.chdir(tmp_path)
+    exec(compile(small, "README.md", "exec"), {})
+    assert (tmp_path / "my_vae.keras").exists()
