@@ -35,8 +35,8 @@ Conventions, the same in every function:
   ``reconstruct``).
 * **Names.** ``data_shape`` is the shape of one data point, ``latent_dim`` is :math:`N_z`, ``num_samples`` is
   :math:`L` (or :math:`k`), ``batch_size`` is :math:`M`.
-* **Models.** :class:`~vaelib.model.VAE` and :class:`~vaelib.autoencoder.Autoencoder` are siblings over
-  :class:`~vaelib.model.EncoderDecoder`; the bounds need a model whose ``encode`` is a distribution
+* **Models.** :class:`~vaelib.VAE` and :class:`~vaelib.Autoencoder` are siblings over
+  :class:`~vaelib.EncoderDecoder`; the bounds need a model whose ``encode`` is a distribution
   :math:`q(z|x)` and refuse an autoencoder with a ``TypeError``.
 """
 

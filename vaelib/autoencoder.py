@@ -28,11 +28,11 @@ __all__ = ["Autoencoder"]
 class Autoencoder(EncoderDecoder):
     """A deterministic autoencoder: ``Autoencoder(encoder, decoder, likelihood="bernoulli")``.
 
-    The arguments are :class:`~vaelib.model.EncoderDecoder`'s, with an encoder that gives :math:`N_z` numbers
-    per datum (the code); :meth:`~vaelib.model.EncoderDecoder.mlp` and
-    :meth:`~vaelib.model.EncoderDecoder.conv` build the VAE's networks with such an encoder.
+    The arguments are :class:`~vaelib.EncoderDecoder`'s, with an encoder that gives :math:`N_z` numbers
+    per datum (the code); :meth:`~vaelib.VAE.mlp` and
+    :meth:`~vaelib.VAE.conv` build the VAE's networks with such an encoder.
 
-    A sibling of :class:`~vaelib.model.VAE` (both are :class:`~vaelib.model.EncoderDecoder`), not a kind
+    A sibling of :class:`~vaelib.VAE` (both are :class:`~vaelib.EncoderDecoder`), not a kind
     of VAE: it has no :math:`q(z|x)` and no prior, so the bounds (``elbo``, ``iwae_bound``,
     ``log_likelihood``) refuse it. ``fit``/``evaluate`` report ``loss`` and ``reconstruction``
     (:math:`\\log p(x|f(x))`, nats per example).
@@ -57,7 +57,7 @@ class Autoencoder(EncoderDecoder):
         raise TypeError("a deterministic autoencoder has no encoder variance; use encode(x).mean()")
 
     def compile(self, optimizer: str | keras.optimizers.Optimizer = "adam", **kwargs: Any) -> None:
-        r"""Configure training on :math:`-\log p(x|f(x))`; the options are :meth:`EncoderDecoder.compile`'s.
+        r"""Configure training on :math:`-\log p(x|f(x))`; the options are :meth:`vaelib.EncoderDecoder.compile`'s.
 
         A VAE's ``objective`` means nothing here: there is no :math:`q(z|x)` to sample and no KL term, so it is
         refused.

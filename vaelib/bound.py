@@ -21,8 +21,8 @@ satisfies :math:`\mathcal{L}_B = \mathcal{L}^{\mathrm{IW}}_1 \le \mathcal{L}^{\m
 :math:`\log p(x)` as :math:`k \to \infty`.
 
 Every function here takes a *model* with ``encode(x)`` (returning :math:`q(z|x)`), ``decode(z)``
-(returning :math:`p(x|z)`) and ``prior`` (:math:`p(z)`): any :class:`~vaelib.model.VAE`, whatever its
-networks, likelihood and prior, and :class:`~vaelib.linear_gaussian.LinearGaussianModel` qualify.
+(returning :math:`p(x|z)`) and ``prior`` (:math:`p(z)`): any :class:`~vaelib.VAE`, whatever its
+networks, likelihood and prior, and :class:`~vaelib.LinearGaussianModel` qualify.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ OBJECTIVES = ("elbo", "iwae")
 def kl_to_prior(q: tfd.Distribution, prior: tfd.Distribution) -> tf.Tensor:
     r""":math:`\mathrm{KL}(q(z|x) \| p(z))` in closed form, per example.
 
-    A diagonal Gaussian ``q`` against the standard-normal prior uses :func:`~vaelib.kl.gaussian_kl`
+    A diagonal Gaussian ``q`` against the standard-normal prior uses :func:`~vaelib.gaussian_kl`
     (:math:`\log\sigma^2 = 2 \log \sigma`); any other pair falls back to
     ``tfp.distributions.kl_divergence``.
     """
@@ -261,7 +261,7 @@ def iwae_bound(
 
     :math:`\widehat{\mathcal{L}}^{\mathrm{IW}}_k = \log \frac1k \sum_{i=1}^{k} \frac{p(x|z_i)\,p(z_i)}{q(z_i|x)}`,
     :math:`z_i \sim q(z|x)`, computed with a log-sum-exp. ``num_samples`` is :math:`k`; all ``k``
-    samples are held in memory at once (use :func:`~vaelib.evaluation.log_likelihood` for large ``k``).
+    samples are held in memory at once (use :func:`~vaelib.log_likelihood` for large ``k``).
     """
     num_samples = check_positive_int(num_samples, "num_samples")
     x = _data(model, x)

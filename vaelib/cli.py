@@ -1,6 +1,6 @@
 """Command line: ``python -m vaelib train RUN_DIR ...`` and ``python -m vaelib evaluate RUN_DIR``.
 
-``train`` runs :func:`vaelib.training.train` on MNIST: it writes ``RUN_DIR/config.json`` (the options, the
+``train`` runs :func:`vaelib.train` on MNIST: it writes ``RUN_DIR/config.json`` (the options, the
 model and a fingerprint of the data), checkpoints every epoch, ``history.csv`` and the final
 ``model.keras``; run the same command again and it resumes from the last checkpoint, exactly as if it had
 not stopped. Only ``--epochs``, ``--data-dir`` and ``--verbose`` may change when a run is resumed. The model

@@ -10,7 +10,7 @@ the :math:`n` steps run as a loop *inside* one XLA computation.
 
 The steps are the same, in the same order, on the same minibatches: every step calls the model's
 ``train_step``, which draws its noise from the optimizer's step count (:meth:`EncoderDecoder.step_seed
-<vaelib.model.EncoderDecoder.step_seed>`), so the weights after any number of steps are those of
+<vaelib.EncoderDecoder.step_seed>`), so the weights after any number of steps are those of
 Keras's loop bit for bit (tested). Minibatches are stacked in runs of one size: the smaller last one
 of an epoch starts a run of its own.
 """
@@ -60,7 +60,7 @@ def compiled_train_function(model: keras.Model, fallback: Callable[[Any], Any]) 
     minibatches (fewer if the data run out), as Keras's own function does, and runs their steps in
     order: each run of minibatches of one size is stacked and trained as one loop in one XLA
     computation. It returns the logs of the last step, the model's metrics after it (what the
-    ``train_step`` of :class:`~vaelib.model.EncoderDecoder` returns), and raises ``StopIteration`` when
+    ``train_step`` of :class:`~vaelib.EncoderDecoder` returns), and raises ``StopIteration`` when
     the iterator had nothing left. Anything else Keras may pass (a Python generator from
     ``train_on_batch``, or an iterator whose elements are not plain tensors) goes to ``fallback``,
     Keras's own function.

@@ -1,6 +1,6 @@
 """MNIST: finding the file, binarising it, and feeding it to training as a ``tf.data`` pipeline.
 
-Where :func:`load_mnist` looks, in order:
+Where :func:`vaelib.load_mnist` looks, in order:
 
 1. the ``data_dir`` argument;
 2. the ``VAELIB_DATA`` environment variable (a folder holding ``mnist.npz``), for offline machines;
@@ -12,7 +12,7 @@ Whichever file is found is checked: its four arrays must have the SHA-256 of can
 (``vaelib.data.MNIST_SHA256``), or the file itself the SHA-256 of Keras's download. A changed pixel is an error
 that names the file and what to do, not a silently different data set.
 
-The pipelines prepare data for a model: :func:`make_dataset` and :func:`make_stream` take the model (or its
+The pipelines prepare data for a model: :func:`vaelib.make_dataset` and :func:`vaelib.make_stream` take the model (or its
 likelihood, :mod:`vaelib.likelihoods`), check that the data lie in the likelihood's support, and binarise
 them only for a Bernoulli likelihood, by default dynamically (``binarize="default"`` follows the likelihood;
 asking another likelihood for binarised data is an error).
@@ -280,7 +280,7 @@ def steps_per_epoch(num_examples: int, batch_size: int) -> int:
 def check_stream_options(
     model: Any, batch_size: int, binarize: str | None, seed: int
 ) -> tuple[likelihoods.Likelihood, int, str | None, int]:
-    """The options of :func:`make_stream`, checked (``binarize`` resolved), or an error naming the bad one."""
+    """The options of :func:`vaelib.make_stream`, checked (``binarize`` resolved), or an error naming the bad one."""
     likelihood = _likelihood(model)
     binarize = likelihood.check_binarization(binarize)
     return likelihood, check_positive_int(batch_size, "batch_size"), binarize, check_seed(seed)
@@ -302,15 +302,15 @@ def make_stream(
     permutation of pass :math:`e` is drawn from the stateless seed ``(seed, e)`` and the binarisation of
     step :math:`t` from ``(seed, t)``: every batch is a function of ``seed`` and its step number alone,
     so a stream started at ``start_step`` yields exactly what an uninterrupted stream yields from that
-    step on. That is what lets :func:`vaelib.training.train` resume a killed run with the data order it would have
-    had. (:func:`make_dataset` draws from TensorFlow's random state instead, which no checkpoint restores.)
+    step on. That is what lets :func:`vaelib.train` resume a killed run with the data order it would have
+    had. (:func:`vaelib.make_dataset` draws from TensorFlow's random state instead, which no checkpoint restores.)
     Use with ``fit(..., steps_per_epoch=steps_per_epoch(len(x), batch_size))``.
 
     Args:
         x: data, shape ``(N, ...)``, float, within the likelihood's support.
-        model: the model the data are for, or its likelihood (or its name), as for :func:`make_dataset`.
+        model: the model the data are for, or its likelihood (or its name), as for :func:`vaelib.make_dataset`.
         batch_size: :math:`M`.
-        binarize: as for :func:`make_dataset`: ``"default"``, or for a Bernoulli ``"dynamic"``, ``"fixed"``
+        binarize: as for :func:`vaelib.make_dataset`: ``"default"``, or for a Bernoulli ``"dynamic"``, ``"fixed"``
             (one draw with ``seed``, made here) or ``None``.
         seed: an int in :math:`[0, 2^{31})`.
         start_step: the number of the first minibatch (0 for a new run).

@@ -42,7 +42,7 @@ def log_likelihood(
     r"""Importance-sampled estimate of :math:`\log p(x)` for every data point, shape ``(N,)``, in nats.
 
     Args:
-        model: a :class:`~vaelib.model.VAE` (or anything with ``encode``, ``decode``, ``prior``).
+        model: a :class:`~vaelib.VAE` (or anything with ``encode``, ``decode``, ``prior``).
         x: data, shape ``(N, *data_shape)``.
         num_samples: :math:`k`, importance samples per data point.
         batch_size: data points per chunk.

@@ -8,7 +8,7 @@ prior :math:`p(z) = \mathcal{N}(0, I)` the KL has the closed form (Kingma & Well
     \mathrm{KL}(q(z|x) \,\|\, p(z)) = -\tfrac12 \sum_{j=1}^{N_z}
         \left(1 + \log\sigma_j^2 - \mu_j^2 - \sigma_j^2\right).
 
-:func:`monte_carlo_kl` estimates the same quantity from samples :math:`z^{(l)} \sim q(z|x)`:
+:func:`vaelib.monte_carlo_kl` estimates the same quantity from samples :math:`z^{(l)} \sim q(z|x)`:
 :math:`\frac1L \sum_l \log q(z^{(l)}|x) - \log p(z^{(l)})`.
 """
 
@@ -116,7 +116,7 @@ def monte_carlo_kl(
 
     :math:`\widehat{\mathrm{KL}} = \frac1L \sum_{l=1}^{L} \left[\log q(z^{(l)}|x) - \log p(z^{(l)})\right]`,
     :math:`z^{(l)} \sim q(z|x) = \mathcal{N}(\mu, \operatorname{diag}\sigma^2)`, :math:`p(z) = \mathcal{N}(0, I)`.
-    It is unbiased for :func:`gaussian_kl`. With ``return_stderr=True`` it also returns the standard
+    It is unbiased for :func:`vaelib.gaussian_kl`. With ``return_stderr=True`` it also returns the standard
     error of the estimate, :math:`s / \sqrt{L}` with :math:`s` the sample standard deviation.
     """
     num_samples = check_positive_int(num_samples, "num_samples")

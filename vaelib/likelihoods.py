@@ -47,10 +47,10 @@ MIN_SCALE = 1e-3  # the Gaussian's sigma = softplus(h) + MIN_SCALE: it cannot co
 class Likelihood(keras.layers.Layer):
     r"""The distribution :math:`p_\theta(x|z)` of one data point given the decoder's numbers.
 
-    Subclasses set :attr:`support` (the closed range of values accepted, ``(low, high)``),
-    :attr:`parameters_per_value` (how many numbers per data value the decoder may give; the first is
-    the default) and :attr:`binarization` (``"dynamic"`` or ``None``), and implement
-    :meth:`_distribution`.
+    Subclasses set ``support`` (the closed range of values accepted, ``(low, high)``),
+    ``parameters_per_value`` (how many numbers per data value the decoder may give; the first is
+    the default) and ``binarization`` (``"dynamic"`` or ``None``), and implement
+    ``_distribution``.
     """
 
     support: tuple[float, float] = (-math.inf, math.inf)
@@ -110,7 +110,7 @@ class Likelihood(keras.layers.Layer):
             )
 
     def check_binarization(self, binarize: str | None) -> str | None:
-        """``binarize`` if this likelihood allows it; ``"default"`` becomes :attr:`binarization`."""
+        """``binarize`` if this likelihood allows it; ``"default"`` becomes ``binarization``."""
         if binarize == "default":
             return self.binarization
         if binarize not in ("dynamic", "fixed", None):
@@ -145,7 +145,7 @@ class Likelihood(keras.layers.Layer):
 class Bernoulli(Likelihood):
     r"""Independent Bernoulli values with logits :math:`\ell`: :math:`\log p(x|\ell) = x\,\ell - \log(1 + e^{\ell})`.
 
-    Data in :math:`[0, 1]`; by default binarised afresh every pass (:func:`vaelib.data.dynamic_binarize`).
+    Data in :math:`[0, 1]`; by default binarised afresh every pass (:func:`vaelib.dynamic_binarize`).
     """
 
     support = (0.0, 1.0)

@@ -25,8 +25,8 @@ and for any Gaussian :math:`q(z|x) = \mathcal{N}(m, S)` the bound has the closed
     \end{aligned}
 
 So :math:`\log p(x) = \mathcal{L}_B + \mathrm{KL}(q(z|x) \| p(z|x))` can be checked to rounding error.
-The model speaks the same protocol as :class:`~vaelib.model.VAE` (``encode``, ``decode``, ``prior``), with
-``encode`` returning the exact posterior, so :func:`~vaelib.bound.elbo` and :func:`~vaelib.bound.iwae_bound` apply.
+The model speaks the same protocol as :class:`~vaelib.VAE` (``encode``, ``decode``, ``prior``), with
+``encode`` returning the exact posterior, so :func:`~vaelib.elbo` and :func:`~vaelib.iwae_bound` apply.
 Computations are in float64.
 """
 

@@ -46,7 +46,7 @@ __all__ = ["VAE", "EncoderDecoder", "weight_penalty", "XLA_MIN_STEPS"]
 ENCODER_MIN_SCALE = 1e-4
 STEPS_PER_EXECUTION = 20  # training steps per call into the compiled graph (fewer Python round trips)
 #: ``jit_compile="auto"`` turns XLA on for a ``fit`` that brings the model's training to at least this many
-#: steps: below, compiling costs more than it saves (``benchmarks/train_speed.py``'s ``first_fit`` case).
+#: steps: below, compiling costs more than it saves (``benchmarks/train_speed.py``'s ``xla_break_even`` case).
 XLA_MIN_STEPS = 2000
 FACTORIES = ("mlp", "conv")
 
@@ -109,7 +109,7 @@ def _check_network(network: Any, name: str) -> None:
 
 
 class EncoderDecoder(keras.Model):
-    r"""What :class:`VAE` and :class:`~vaelib.autoencoder.Autoencoder` share: an encoder, a decoder, a likelihood.
+    r"""What :class:`VAE` and :class:`~vaelib.Autoencoder` share: an encoder, a decoder, a likelihood.
 
     The decoder and the likelihood give :math:`p(x|z)` (``decode``); subclasses say what ``encode`` gives and
     what training minimises (``_objective``). Shared: composing and checking the networks, the data checks,
@@ -378,7 +378,7 @@ class EncoderDecoder(keras.Model):
             seed: where the noise of every training and evaluation step comes from (see
                 :meth:`VAE.compile`).
             jit_compile: ``"auto"`` (the default): XLA for a ``fit`` that brings the model's training to at
-                least :data:`XLA_MIN_STEPS` steps, unless the networks have convolutions (XLA slowed them down on
+                least :data:`vaelib.model.XLA_MIN_STEPS` steps, unless the networks have convolutions (XLA slowed them down on
                 a CPU), and always where TensorFlow sees a GPU; ``True`` or ``False`` as in Keras.
             compiled_loop: with XLA on, run the ``steps_per_execution`` steps of each call as one loop
                 inside one XLA computation (:mod:`vaelib.compiled_loop`): the same steps, the same
@@ -610,7 +610,7 @@ class VAE(EncoderDecoder):
     r"""A variational auto-encoder: ``encode(x)`` gives :math:`q(z|x)`, ``decode(z)`` gives :math:`p(x|z)`.
 
     Compose one from your own networks, ``VAE(encoder, decoder, likelihood="bernoulli", prior=None)``, or build
-    the paper's with :meth:`~vaelib.model.EncoderDecoder.mlp` or :meth:`~vaelib.model.EncoderDecoder.conv`.
+    the paper's with :meth:`~vaelib.VAE.mlp` or :meth:`~vaelib.VAE.conv`.
 
     Args:
         encoder: a Keras model from a batch of data to :math:`2 N_z` numbers per datum (:math:`\mu`, then the raw
@@ -706,11 +706,11 @@ class VAE(EncoderDecoder):
         Args:
             optimizer: any Keras optimizer.
             objective: what training maximises, an object of :mod:`vaelib.objectives`: ``"elbo"`` (the
-                default, :class:`~vaelib.objectives.ELBO` with :math:`L = 1` and the closed-form KL),
+                default, :class:`~vaelib.ELBO` with :math:`L = 1` and the closed-form KL),
                 ``vaelib.ELBO(num_samples, kl, beta)``, ``vaelib.IWAE(num_samples)``, or another algorithm's
                 (``vaelib.paper.WakeSleep()``).
             **kwargs: ``weight_decay``, ``seed``, ``jit_compile`` and ``compiled_loop``
-                (:meth:`EncoderDecoder.compile`), and the rest of ``keras.Model.compile`` (``metrics``,
+                (:meth:`vaelib.EncoderDecoder.compile`), and the rest of ``keras.Model.compile`` (``metrics``,
                 ``steps_per_execution``, ...). ``weight_decay`` :math:`\lambda = 1/N` adds
                 :math:`-\frac1N \log p(\theta)` for the prior :math:`p(\theta) = \mathcal{N}(0, I)` (up to a
                 constant), as in the paper's MNIST experiments. ``seed``: where the noise :math:`\epsilon` of
@@ -718,7 +718,7 @@ class VAE(EncoderDecoder):
                 (reproducible after ``keras.utils.set_random_seed``, but not restored by a checkpoint). An int in
                 :math:`[0, 2^{31})`: step :math:`t` draws from the stateless seed ``(seed, t)``, with :math:`t` the
                 optimizer's step count, which every checkpoint holds, so a run restored from a checkpoint draws
-                exactly the noise the uninterrupted run drew (:func:`vaelib.training.train` sets it).
+                exactly the noise the uninterrupted run drew (:func:`vaelib.train` sets it).
         """
         self.objective = objectives.get(objective)
         super().compile(optimizer=optimizer, **kwargs)

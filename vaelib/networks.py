@@ -1,7 +1,7 @@
 r"""The book's encoder and decoder networks: plain Keras 3 models, no probability in them.
 
-:class:`~vaelib.model.VAE` takes any encoder and decoder; :meth:`VAE.mlp <vaelib.model.EncoderDecoder.mlp>`
-and :meth:`VAE.conv <vaelib.model.EncoderDecoder.conv>` build them here:
+:class:`~vaelib.VAE` takes any encoder and decoder; :meth:`VAE.mlp <vaelib.VAE.mlp>`
+and :meth:`VAE.conv <vaelib.VAE.conv>` build them here:
 
 * the paper's MLPs (Kingma & Welling 2013, appendix C): :math:`x \to \tanh(W x + b) \to (\mu, \sigma)` for the
   encoder and :math:`z \to \tanh(W z + b) \to` the likelihood's parameters for the decoder, with any number of

@@ -1,4 +1,4 @@
-r"""What training maximises, as objects passed to :meth:`VAE.compile <vaelib.model.VAE.compile>`.
+r"""What training maximises, as objects passed to :meth:`VAE.compile <vaelib.VAE.compile>`.
 
 An objective is called with the model, a minibatch :math:`X_M` and the step's noise seed, and returns the
 minibatch's loss and the per-example terms that ``fit`` reports (``elbo``, ``kl``, ``reconstruction``, in

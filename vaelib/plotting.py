@@ -120,7 +120,7 @@ def manifold_grid(
     Linearly spaced points of the unit square are mapped through the inverse Gaussian CDF
     :math:`\\Phi^{-1}`, so the grid covers the prior :math:`\\mathcal{N}(0, I)` evenly in probability.
     With ``limits=(lo, hi)`` the grid is linear over :math:`[lo, hi]^2` instead (for a model without a
-    prior, such as :class:`~vaelib.autoencoder.Autoencoder`). Row ``i``, column ``j`` is the point
+    prior, such as :class:`~vaelib.Autoencoder`). Row ``i``, column ``j`` is the point
     ``(values[j], values[n - 1 - i])``, so :math:`z_2` grows upwards as in a plot.
     """
     if model.latent_dim != 2:

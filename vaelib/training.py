@@ -1,6 +1,6 @@
 r"""The run engine: training that survives being killed and resumes exactly where it stopped.
 
-Every long computation of vaelib (:func:`train` and the CLI built on it, and the experiments of
+Every long computation of vaelib (:func:`vaelib.train` and the CLI built on it, and the experiments of
 :mod:`vaelib.paper`) keeps its run in a folder of its own:
 
 * ``run.lock`` — held by the process that trains the run, for as long as it lives: a second process
@@ -21,17 +21,17 @@ Every long computation of vaelib (:func:`train` and the CLI built on it, and the
   moment, in the middle of a save included, leaves a complete checkpoint with the progress that matches it.
 
 :class:`Run` is the engine: it opens a folder, restores a model from its checkpoint (or saves a new run's
-initial weights), times training and saves. :func:`train` and the CLI run on it, and so do the paper's
+initial weights), times training and saves. :func:`vaelib.train` and the CLI run on it, and so do the paper's
 experiments (:mod:`vaelib.paper`).
 
 Randomness is a function of the configuration and of the position in the run, not of a random state
 that lives only in memory: the data order and binarisation of step :math:`t` come from
-:func:`vaelib.data.make_stream`, the noise :math:`\epsilon` of step :math:`t` from the model's
-``noise_seed`` and :math:`t` (see :meth:`vaelib.model.VAE.compile`), and a new run saves its initial weights
+:func:`vaelib.make_stream`, the noise :math:`\epsilon` of step :math:`t` from the model's
+``noise_seed`` and :math:`t` (see :meth:`vaelib.VAE.compile`), and a new run saves its initial weights
 before the first step. So a run that is killed, at any moment, and started again ends with the same
 weights and the same history as a run that was never interrupted (on the same machine and software).
 
-:func:`train` also writes ``history.csv`` (one row per epoch, nats per example) and the final
+:func:`vaelib.train` also writes ``history.csv`` (one row per epoch, nats per example) and the final
 ``model.keras``, loadable with ``keras.models.load_model`` after ``import vaelib``.
 """
 
@@ -73,7 +73,7 @@ __all__ = [
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "state.json"
-#: every run's state.json: its fields and their types
+#: The fields of every run's ``state.json``, with their types.
 STATE_FIELDS = {
     "steps": int,
     "epochs": int,
@@ -236,7 +236,7 @@ class Run:
 
     ``Run(run_dir, config)`` opens the folder (:func:`open_run`: created, or checked to hold the same run, and
     claimed by this process) and reads its state. Then :meth:`restore` a model, train it (inside
-    :meth:`timed`, to count the training time), update :attr:`state` and :meth:`save`.
+    :meth:`timed`, to count the training time), update ``state`` and :meth:`save`.
     """
 
     def __init__(self, run_dir: str | os.PathLike, config: Mapping[str, Any]) -> None:
@@ -381,14 +381,14 @@ def train(
 
     Rerunning with the same ``run_dir`` resumes after the last completed epoch; a finished run returns
     at once (raise ``epochs`` to train longer). With ``train_data`` an array, the minibatches come from
-    :func:`vaelib.data.make_stream` (``batch_size``, ``binarize``, ``seed``) and the model's noise from
+    :func:`vaelib.make_stream` (``batch_size``, ``binarize``, ``seed``) and the model's noise from
     ``seed`` (it sets ``model.noise_seed``), so a run killed at any moment and resumed ends with the same
     weights and history as an uninterrupted run. A ``tf.data.Dataset`` is accepted too, but its data order
     restarts when the run resumes, so the resumed run differs from an uninterrupted one.
 
     Args:
-        model: any compiled vaelib model (a :class:`vaelib.model.VAE` with any networks and likelihood, or an
-            :class:`vaelib.autoencoder.Autoencoder`), freshly built: a new run saves its weights before the
+        model: any compiled vaelib model (a :class:`vaelib.VAE` with any networks and likelihood, or an
+            :class:`vaelib.Autoencoder`), freshly built: a new run saves its weights before the
             first step, a resumed run loads its checkpoint.
         train_data: data of shape ``(N, *data_shape)`` within the likelihood's support, or a ``tf.data.Dataset``.
         epochs: total passes over ``train_data``, resumed ones included.

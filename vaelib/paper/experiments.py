@@ -134,7 +134,7 @@ def mean_bound(model: VAE, x: np.ndarray, batch_size: int = 1000, seed: int = 0)
 def _train_samples(model: VAE, x: np.ndarray, samples: int, seed: int, batch_size: int = 100) -> None:
     """Train on the next ``samples`` dynamically binarised examples of the run's stream.
 
-    The stream (:func:`vaelib.data.make_stream`, seed ``seed``) continues from the optimizer's step
+    The stream (:func:`vaelib.make_stream`, seed ``seed``) continues from the optimizer's step
     count, and the noise is drawn from ``seed`` and that count, so training in segments, or resuming from
     a checkpoint between them, draws exactly what one long call would.
     """
@@ -346,7 +346,7 @@ def marginal_likelihoods(
     seed: int = 0,
     batch_size: int = 100,
 ) -> np.ndarray:
-    """:func:`vaelib.evaluation.hmc_log_likelihood` of every image of ``x``, in batches, shape ``(N,)`` (nats).
+    """:func:`vaelib.hmc_log_likelihood` of every image of ``x``, in batches, shape ``(N,)`` (nats).
 
     The batch that starts at image :math:`i` uses seed ``seed + i``, so the estimates of the first images
     do not depend on how many follow them.
@@ -400,7 +400,7 @@ def figure3_curve(
         step_size: Adagrad's step size, the same for the three methods (0.02: what Figure 2's choice
             picked for AEVB and wake-sleep at small :math:`N_z`).
         eval_images: images of each set the marginal likelihood is estimated on at every point.
-        estimator_samples: :math:`L` of :func:`~vaelib.evaluation.hmc_log_likelihood`.
+        estimator_samples: :math:`L` of :func:`~vaelib.hmc_log_likelihood`.
         seed: seeds the initialisation, the data order, the binarisation and the estimator.
         first: the first evaluation point (see :func:`evaluation_points`).
         log: print a line per evaluation point.
@@ -522,7 +522,7 @@ def train_for(
     After every epoch the weights, the optimizer state and ``state.json`` (epochs, steps, seconds, and the
     epoch's mean training loss in ``history["loss"]``) are saved in ``run_dir``, a :class:`vaelib.training.Run`
     (its ``config.json`` records the model, the data, the seed and the schedule).
-    The data come from :func:`vaelib.data.make_stream` and the noise from ``seed`` and the step count,
+    The data come from :func:`vaelib.make_stream` and the noise from ``seed`` and the step count,
     so the weights after epoch :math:`e` do not depend on how often the run was stopped before it.
     After each epoch in ``keep`` the model is also saved as ``snapshots/epoch<e>.keras``, and
     ``state["notes"]["snapshots"]`` maps the epoch to the training seconds it had taken, so a run can be measured
@@ -603,7 +603,7 @@ def beta_sweep(
     (decoder means) and the reconstructions of the first 8 test images. A finished :math:`\beta` is kept in
     ``run_dir`` (written atomically, so a kill never leaves half a file that counts as finished) and not
     trained again; a :math:`\beta` being trained keeps its run in ``run_dir/beta<β>/`` (see
-    :func:`vaelib.training.train`), so a killed sweep resumes from its last epoch. Each kept model records its
+    :func:`vaelib.train`), so a killed sweep resumes from its last epoch. Each kept model records its
     settings (``epochs``, ``latent_dim``, ``seed`` and a SHA-256
     of the data); reusing ``run_dir`` with other settings is an error, not a silent reuse of old models.
     """

@@ -33,9 +33,9 @@ __all__ = ["MonteCarloEM"]
 
 
 class MonteCarloEM(keras.Model):
-    r"""Train the decoder of ``generative`` (a :class:`~vaelib.model.VAE`) by Monte Carlo EM on ``dataset_size`` points.
+    r"""Train the decoder of ``generative`` (a :class:`~vaelib.VAE`) by Monte Carlo EM on ``dataset_size`` points.
 
-    Train it with ``fit`` on :func:`vaelib.data.make_stream` ``(..., with_index=True)``: each batch comes
+    Train it with ``fit`` on :func:`vaelib.make_stream` ``(..., with_index=True)``: each batch comes
     with its data points' positions, which pick their chains. ``compile`` as any Keras model (an
     optimizer; no loss); ``weight_decay`` :math:`\lambda` adds :math:`\frac{\lambda}{2}\lVert\theta\rVert^2`
     over the decoder's weights, :math:`-\frac1N\log p(\theta)` up to a constant at :math:`\lambda = 1/N`,
@@ -91,7 +91,7 @@ class MonteCarloEM(keras.Model):
         return x
 
     def fit(self, x: Any = None, *args: Any, **kwargs: Any) -> keras.callbacks.History:
-        """Keras ``fit``; a stream from :func:`vaelib.data.make_stream` is already in its order, so no shuffling."""
+        """Keras ``fit``; a stream from :func:`vaelib.make_stream` is already in its order, so no shuffling."""
         if isinstance(x, tf.data.Dataset):
             kwargs.setdefault("shuffle", False)
         return super().fit(x, *args, **kwargs)

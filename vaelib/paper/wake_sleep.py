@@ -19,7 +19,7 @@ so wake-sleep maximises no single objective.
 The two phases touch disjoint parameters (the wake phase only :math:`\theta`, the sleep phase only
 :math:`\phi`), so one gradient step on :math:`-\frac1M\sum(\log p_\theta(x, z) + \log q_\phi(z'|x'))`
 makes both updates at once, with any per-parameter optimizer (the paper's Adagrad included). That loss is
-:class:`WakeSleep`, an objective for :meth:`VAE.compile <vaelib.model.VAE.compile>`: the model trains by
+:class:`WakeSleep`, an objective for :meth:`VAE.compile <vaelib.VAE.compile>`: the model trains by
 wake-sleep without knowing the algorithm.
 """
 
