@@ -12,8 +12,8 @@ Whichever file is found is checked: its four arrays must have the SHA-256 of can
 (``vaelib.data.MNIST_SHA256``), or the file itself the SHA-256 of Keras's download. A changed pixel is an error
 that names the file and what to do, not a silently different data set.
 
-The pipelines prepare data for a model: :func:`vaelib.make_dataset` and :func:`vaelib.make_stream` take the model (or its
-likelihood, :mod:`vaelib.likelihoods`), check that the data lie in the likelihood's support, and binarise
+The pipelines prepare data for a model: :func:`vaelib.make_dataset` and :func:`vaelib.make_stream` take the
+model (or its likelihood, :mod:`vaelib.likelihoods`), check that the data lie in the likelihood's support, and binarise
 them only for a Bernoulli likelihood, by default dynamically (``binarize="default"`` follows the likelihood;
 asking another likelihood for binarised data is an error).
 

@@ -48,7 +48,10 @@ STEPS_PER_EXECUTION = 20  # training steps per call into the compiled graph (few
 #: ``jit_compile="auto"`` turns XLA on for a ``fit`` that brings the model's training to at least this many
 #: steps: below, compiling costs more than it saves (``benchmarks/train_speed.py``'s ``xla_break_even`` case).
 XLA_MIN_STEPS = 2000
-FACTORIES = ("mlp", "conv")
+FACTORIES = {  # a factory's networks: its encoder and its decoder
+    "mlp": (networks.mlp_encoder, networks.mlp_decoder),
+    "conv": (networks.conv_encoder, networks.conv_decoder),
+}
 
 
 def weight_penalty(variables: list[tf.Variable], weight_decay: float) -> tf.Tensor:
@@ -257,26 +260,11 @@ class EncoderDecoder(keras.Model):
         if outputs_per_value is None:
             outputs_per_value = likelihood.parameters_per_value[0]
         outputs_per_value = check_positive_int(outputs_per_value, "outputs_per_value")
-        init = _initializer(options["initializer"])
-        per_latent = cls.encoder_outputs_per_latent
-        if factory == "mlp":
-            layers = {k: options[k] for k in ("hidden_units", "activation")}
-            encoder = networks.mlp_encoder(
-                options["data_shape"], options["latent_dim"], **layers, initializer=init, outputs_per_latent=per_latent
-            )
-            decoder = networks.mlp_decoder(
-                options["data_shape"], options["latent_dim"], **layers, initializer=init,
-                outputs_per_value=outputs_per_value,
-            )  # fmt: skip
-        else:
-            layers = {k: options[k] for k in ("filters", "hidden_units")}
-            encoder = networks.conv_encoder(
-                options["data_shape"], options["latent_dim"], **layers, initializer=init, outputs_per_latent=per_latent
-            )
-            decoder = networks.conv_decoder(
-                options["data_shape"], options["latent_dim"], **layers, initializer=init,
-                outputs_per_value=outputs_per_value,
-            )  # fmt: skip
+        build_encoder, build_decoder = FACTORIES[factory]
+        shared = {k: v for k, v in options.items() if k != "initializer"}
+        shared["initializer"] = _initializer(options["initializer"])
+        encoder = build_encoder(**shared, outputs_per_latent=cls.encoder_outputs_per_latent)
+        decoder = build_decoder(**shared, outputs_per_value=outputs_per_value)
         recipe = {"factory": factory, **options, "outputs_per_value": outputs_per_value}
         return cls(encoder, decoder, likelihood=likelihood, _recipe=recipe, **kwargs)
 
@@ -378,8 +366,9 @@ class EncoderDecoder(keras.Model):
             seed: where the noise of every training and evaluation step comes from (see
                 :meth:`VAE.compile`).
             jit_compile: ``"auto"`` (the default): XLA for a ``fit`` that brings the model's training to at
-                least :data:`vaelib.model.XLA_MIN_STEPS` steps, unless the networks have convolutions (XLA slowed them down on
-                a CPU), and always where TensorFlow sees a GPU; ``True`` or ``False`` as in Keras.
+                least :data:`vaelib.model.XLA_MIN_STEPS` steps, unless the networks have convolutions (XLA
+                slowed them down on a CPU), and always where TensorFlow sees a GPU; ``True`` or ``False`` as in
+                Keras.
             compiled_loop: with XLA on, run the ``steps_per_execution`` steps of each call as one loop
                 inside one XLA computation (:mod:`vaelib.compiled_loop`): the same steps, the same
                 weights bit for bit, without leaving XLA between steps. ``False``: Keras's own loop.
