@@ -136,6 +136,10 @@ def test_logit_bernoulli_log_prob_matches_tfp(binary):
         tape.watch(logits)
         lp = tf.reduce_sum(LogitBernoulli(logits=logits, dtype=tf.float32).log_prob(x))
     np.testing.assert_allclose(tape.gradient(lp, logits).numpy(), (x - tf.sigmoid(logits)).numpy(), atol=1e-6)
+    # its values are floats by default (TFP's Bernoulli would cast a NumPy grey level to the int 0)
+    grey = LogitBernoulli(logits=tf.constant(3.0))
+    assert grey.dtype == tf.float32
+    np.testing.assert_allclose(grey.log_prob(np.float64(0.6)).numpy(), 0.6 * 3.0 - np.log1p(np.exp(3.0)), rtol=1e-6)
 
 
 def test_a_model_whose_initializer_has_options_of_another_keras_version_loads(tmp_path):

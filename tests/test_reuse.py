@@ -133,6 +133,12 @@ def test_networks_that_do_not_fit_together_are_clear_errors():
     two = keras.Sequential([keras.Input((N_Z,)), keras.layers.Dense(128), keras.layers.Reshape((8, 8, 2))])
     with pytest.raises(ValueError, match="Bernoulli likelihood takes 1 number"):
         vaelib.VAE(encoder, two)  # two numbers per pixel mean nothing to a Bernoulli
+    # flat data too: (N, 2 * D) from the decoder is the mean's block, then the scale's
+    flat = keras.Sequential([keras.Input((5,)), keras.layers.Dense(2 * N_Z)])
+    blocks = keras.Sequential([keras.Input((N_Z,)), keras.layers.Dense(10)])
+    model = vaelib.VAE(flat, blocks, likelihood="gaussian")
+    z = np.ones((1, N_Z), np.float32)
+    np.testing.assert_allclose(model.decode(z).mean().numpy(), blocks(z).numpy()[:, :5], rtol=1e-6)
     with pytest.raises(ValueError, match="likelihood must be one of"):
         vaelib.VAE(encoder, decoder, likelihood="poisson")
     with pytest.raises(TypeError, match="prior must be"):

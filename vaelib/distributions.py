@@ -36,8 +36,34 @@ __all__ = ["LogitBernoulli", "serialize_distribution", "deserialize_distribution
 class LogitBernoulli(tfp.distributions.Bernoulli):
     r"""A Bernoulli distribution (from logits) whose ``log_prob`` is :math:`x\,\ell - \operatorname{softplus}(\ell)`.
 
-    Everything else (sampling, mean, entropy, batch slicing) is ``tfp.distributions.Bernoulli``'s.
+    Everything else (sampling, mean, entropy, batch slicing) is ``tfp.distributions.Bernoulli``'s, but for
+    the default ``dtype``: float32, not TFP's int32, which would round grey levels to 0 before the
+    log-probability sees them.
     """
+
+    def __init__(
+        self,
+        logits: Any = None,
+        probs: Any = None,
+        dtype: tf.DType = tf.float32,
+        validate_args: bool = False,
+        allow_nan_stats: bool = True,
+        name: str = "LogitBernoulli",
+    ) -> None:
+        parameters = dict(locals())
+        super().__init__(
+            logits=logits,
+            probs=probs,
+            dtype=dtype,
+            validate_args=validate_args,
+            allow_nan_stats=allow_nan_stats,
+            name=name,
+        )
+        self._parameters = parameters
+
+    @classmethod
+    def _parameter_properties(cls, dtype: Any, num_classes: Any = None) -> dict[str, Any]:
+        return tfp.distributions.Bernoulli._parameter_properties(dtype, num_classes=num_classes)
 
     def _sample_n(self, n: int, seed: int | tf.Tensor | None = None) -> tf.Tensor:
         probs = self._probs_parameter_no_checks()

@@ -184,7 +184,9 @@ class Gaussian(Likelihood):
 
     With one number per value from the decoder, :math:`\sigma` is a learned weight per data value (the same
     for every :math:`z`), starting at 1; with two, the second number gives :math:`\sigma` as a function of
-    :math:`z`, as in the paper's Frey Face decoder (its appendix C.2).
+    :math:`z`, as in the paper's Frey Face decoder (its appendix C.2), which outputs :math:`\log\sigma^2` where
+    this likelihood takes the raw value of :math:`\sigma = \operatorname{softplus}(h) + 10^{-3}`. The floor bounds
+    the log-density of one value by :math:`-\log(10^{-3}\sqrt{2\pi}) \approx 5.99` nats.
     """
 
     parameters_per_value = (1, 2)

@@ -585,7 +585,7 @@ def _decoder_layout(output_shape: tuple[int, ...], data_shape: tuple[int, ...]) 
         return "values", 1
     if len(output_shape) == len(data_shape) + 1 and output_shape[:-1] == data_shape:
         return "values", output_shape[-1]
-    if len(output_shape) == 1 and output_shape[0] % size == 0 and len(data_shape) > 1:
+    if len(output_shape) == 1 and output_shape[0] % size == 0:  # k >= 2 for 1-D data: k = 1 matched above
         return "blocks", output_shape[0] // size
     values, got = ", ".join(map(str, data_shape)), ", ".join(map(str, output_shape))
     raise ValueError(
