@@ -265,3 +265,11 @@ def test_the_readme_quickstart_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(compile(small, "README.md", "exec"), {})
     assert (tmp_path / "my_vae.keras").exists()
+
+
+def test_the_docstrings_use_the_books_notation():
+    """N_z is the dimension of z everywhere: no docstring or message of vaelib writes the paper's appendix's J."""
+    old = re.compile(r"(?<![A-Za-z_])J(?![A-Za-z_])")
+    for path in sorted((ROOT / "vaelib").rglob("*.py")):
+        found = [n for n, line in enumerate(path.read_text().splitlines(), 1) if old.search(line)]
+        assert not found, f"{path.relative_to(ROOT)} writes J for N_z on lines {found}"

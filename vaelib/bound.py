@@ -243,7 +243,7 @@ def _log_densities(
 def log_densities_at(
     model: Any, x: tf.Tensor, posterior: tfd.Distribution, z: tf.Tensor
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    r""":math:`\log p(x|z_i)`, :math:`\log p(z_i)`, :math:`\log q(z_i|x)` at given draws ``z`` of shape (k, N, J).
+    r""":math:`\log p(x|z_i)`, :math:`\log p(z_i)`, :math:`\log q(z_i|x)` at given draws ``z`` of shape (k, N, N_z).
 
     ``posterior`` is :math:`q(z|x)` for the same ``x``; each result has shape (k, N).
     """

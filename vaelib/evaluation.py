@@ -151,7 +151,7 @@ def rate_and_distortion(model: Any, x: Any, batch_size: int = 1000, seed: int = 
     latent coordinate :math:`j`, :math:`\mathbb{E}_x\,\mathrm{KL}(q(z_j|x) \,\|\, p(z_j))`, which sum to :math:`R`.
 
     Returns:
-        ``{"rate", "distortion", "bound"}`` as floats, and ``"rate_per_dim"``, an array of shape ``(J,)``.
+        ``{"rate", "distortion", "bound"}`` as floats, and ``"rate_per_dim"``, an array of shape ``(N_z,)``.
     """
     batch_size = check_positive_int(batch_size, "batch_size")
     x = model.check_data(x) if hasattr(model, "check_data") else tf.convert_to_tensor(x)

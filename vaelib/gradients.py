@@ -34,14 +34,14 @@ def _inputs(mean: tf.Tensor, log_var: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     if mean.shape != log_var.shape:
         raise ValueError(f"mean and log_var must have the same shape, got {mean.shape} and {log_var.shape}")
     if mean.shape.rank is None or mean.shape.rank < 1:
-        raise ValueError(f"mean must have shape (..., J), got {mean.shape}")
+        raise ValueError(f"mean must have shape (..., N_z), got {mean.shape}")
     return mean, log_var
 
 
 def _values(f: Objective, z: tf.Tensor) -> tf.Tensor:
     values = f(z)
     if values.shape != z.shape[:-1]:
-        raise ValueError(f"f must map z of shape (L, ..., J) = {z.shape} to shape {z.shape[:-1]}, got {values.shape}")
+        raise ValueError(f"f must map z of shape (L, ..., N_z) = {z.shape} to shape {z.shape[:-1]}, got {values.shape}")
     return values
 
 
@@ -50,7 +50,7 @@ def reparameterization_gradient(
 ) -> Gradient:
     r"""The reparameterised estimate of :math:`\nabla_{(\mu, \log\sigma^2)} \sum \mathbb{E}_q[f(z)]`.
 
-    ``f`` maps ``z`` of shape ``(L, ..., J)`` to values of shape ``(L, ...)``; the objective is the sum of
+    ``f`` maps ``z`` of shape ``(L, ..., N_z)`` to values of shape ``(L, ...)``; the objective is the sum of
     :math:`\mathbb{E}_q[f]` over the batch dimensions ``...``. Returns the gradients with respect to
     ``mean`` and ``log_var`` (same shapes as them).
     """
@@ -104,7 +104,7 @@ def gradient_moments(
 
     ``estimator`` is ``"score_function"`` or ``"reparameterization"``. The repeats run as one batch:
     ``mean`` and ``log_var`` are tiled ``num_repeats`` times along a new leading axis, so ``f`` must accept
-    ``z`` of shape ``(L, R, ..., J)``. Returns ``{"mean_mu", "var_mu", "mean_log_var", "var_log_var"}``,
+    ``z`` of shape ``(L, R, ..., N_z)``. Returns ``{"mean_mu", "var_mu", "mean_log_var", "var_log_var"}``,
     each of the shape of ``mean``; the variances are unbiased sample variances of single estimates.
     """
     check_choice(estimator, "estimator", tuple(ESTIMATORS))

@@ -41,7 +41,7 @@ ADAPTATION_RATE = 0.2  # during adaptation, log step size += ADAPTATION_RATE * (
 def log_joint(model: Any, x: tf.Tensor) -> Callable[[tf.Tensor], tf.Tensor]:
     r""":math:`z \mapsto \log p(z) + \log p(x|z)`, the posterior's log-density up to :math:`\log p(x)`.
 
-    ``z`` has shape ``(..., N, J)`` for the ``N`` data points of ``x``; the result has shape ``(..., N)``.
+    ``z`` has shape ``(..., N, N_z)`` for the ``N`` data points of ``x``; the result has shape ``(..., N)``.
     """
 
     def target(z: tf.Tensor) -> tf.Tensor:
@@ -53,7 +53,7 @@ def log_joint(model: Any, x: tf.Tensor) -> Callable[[tf.Tensor], tf.Tensor]:
 class PosteriorSamples(NamedTuple):
     """What :func:`sample_posterior` returns."""
 
-    samples: tf.Tensor  # (num_samples, N, J): draws from p(z|x), one chain per data point
+    samples: tf.Tensor  # (num_samples, N, N_z): draws from p(z|x), one chain per data point
     step_size: tf.Tensor  # (N, 1): each chain's step size after adaptation
     acceptance: tf.Tensor  # (N,): each chain's acceptance rate over the kept draws
 
@@ -110,7 +110,7 @@ def sample_posterior(
             Markov chain.
         num_leapfrog_steps: leapfrog steps per transition.
         target_accept: the acceptance rate the step size is adapted towards, in (0, 1).
-        initial_z: the chains' start, shape ``(N, J)`` (default: zero, the prior's mode).
+        initial_z: the chains' start, shape ``(N, N_z)`` (default: zero, the prior's mode).
         initial_step_size: the step size adaptation starts from: a number, or one per chain, shape
             ``(N, 1)`` (a previous call's ``step_size``, to continue its chains with ``num_burnin=0``).
         seed: as everywhere in vaelib.
