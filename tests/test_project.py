@@ -273,3 +273,10 @@ def test_the_docstrings_use_the_books_notation():
     for path in sorted((ROOT / "vaelib").rglob("*.py")):
         found = [n for n, line in enumerate(path.read_text().splitlines(), 1) if old.search(line)]
         assert not found, f"{path.relative_to(ROOT)} writes J for N_z on lines {found}"
+
+
+def test_every_package_of_vaelib_is_in_the_distribution():
+    """A wheel holds the packages pyproject.toml lists: every folder of vaelib with an __init__.py must be one."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "vaelib").rglob("__init__.py")}
+    assert found == listed, (found, listed)
