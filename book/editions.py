@@ -171,13 +171,26 @@ def update(templates: dict[str, Catalog], catalogs: Path = CATALOGS) -> dict[str
     """Bring every page's catalog up to the English text; returns counts of what each page needs.
 
     A new message is added untranslated. A message whose English changed is matched to its most similar
-    old message, whose translation is kept but marked fuzzy: a translator's draft, never shown. Messages
-    no longer in the English are dropped.
+    old message, whose translation is kept but marked fuzzy: a translator's draft, never shown. A message
+    that moved to another page (the same English) keeps its translation. Messages no longer in the
+    English are dropped.
     """
+    catalogs_before = {page: read_catalog(page, catalogs) for page in templates}
+    translated = {  # every current translation, by its English, whichever page holds it
+        m.id: m.string
+        for catalog in catalogs_before.values()
+        if catalog is not None
+        for m in catalog
+        if m.id and m.string and not m.fuzzy
+    }
     needs = {}
     for page, template in templates.items():
-        catalog = read_catalog(page, catalogs) or Catalog(locale=LOCALE)
+        catalog = catalogs_before[page] or Catalog(locale=LOCALE)
         catalog.update(template, update_header_comment=False)
+        for message in catalog:
+            if message.id in translated and (message.fuzzy or not message.string):
+                message.string, message.flags = translated[message.id], message.flags - {"fuzzy"}
+                message.previous_id = []
         write_catalog(page, catalog, catalogs)
         needs[page] = collections.Counter(
             "fuzzy" if m.fuzzy else "untranslated" for m in catalog if m.id and (m.fuzzy or not m.string)

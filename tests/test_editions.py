@@ -98,6 +98,20 @@ def test_a_changed_paragraph_shows_in_english_until_it_is_translated_again(tmp_p
     assert compiled.gettext("Unchanged.") == "不变。"
 
 
+def test_a_paragraph_moved_to_another_page_keeps_its_translation(tmp_path):
+    catalogs, first, second = tmp_path / "po", "book/chapter", "book/next_chapter"
+    editions.update({first: _template("Stays.", "Moves on.")}, catalogs)
+    catalog = editions.read_catalog(first, catalogs)
+    catalog["Stays."].string, catalog["Moves on."].string = "留下。", "移走。"
+    editions.write_catalog(first, catalog, catalogs)
+
+    needs = editions.update({first: _template("Stays."), second: _template("Moves on.", "New.")}, catalogs)
+    assert needs == {first: {}, second: {"untranslated": 1}}
+    moved = editions.read_catalog(second, catalogs)["Moves on."]
+    assert moved.string == "移走。" and not moved.fuzzy
+    assert "Moves on." not in editions.read_catalog(first, catalogs)
+
+
 def test_a_translation_of_a_paragraph_the_english_no_longer_has_is_reported_stale(tmp_path):
     catalogs, page = tmp_path / "po", "book/chapter"
     editions.update({page: _template("Kept.", "Removed later.")}, catalogs)

@@ -141,7 +141,7 @@ def hmc_log_likelihood(
 
 
 def rate_and_distortion(model: Any, x: Any, batch_size: int = 1000, seed: int = 0) -> dict[str, Any]:
-    r"""The two terms of the bound on data ``x``, averaged over it, in nats per datapoint (chapter 9).
+    r"""The two terms of the bound on data ``x``, averaged over it, in nats per datapoint (chapter 10).
 
     The *rate* :math:`R = \mathbb{E}_x\,\mathrm{KL}(q(z|x) \,\|\, p(z))` (closed form) and the *distortion*
     :math:`D = -\mathbb{E}_x\,\mathbb{E}_{q(z|x)}[\log p(x|z)]` (one draw of :math:`z` per point; the batch

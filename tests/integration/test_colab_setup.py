@@ -36,8 +36,8 @@ COLAB_STACK = [  # what Colab ships and the chapters rely on
     "ipykernel",
     "nbclient",
 ]
-# chapter 2 computes everything it quotes; chapter 9 quotes committed results. The first installs vaelib.
-CHAPTERS = os.environ.get("VAELIB_COLAB_CHAPTERS", "book/02_lower_bound.ipynb,book/09_beyond_the_vae.ipynb").split(",")
+# chapter 2 computes everything it quotes; chapter 10 quotes committed results. The first installs vaelib.
+CHAPTERS = os.environ.get("VAELIB_COLAB_CHAPTERS", "book/02_lower_bound.ipynb,book/10_beyond_the_vae.ipynb").split(",")
 
 EXECUTE = """
 import sys, nbformat
@@ -76,7 +76,7 @@ def test_chapter_installs_vaelib_from_a_wheel_and_nothing_else(tmp_path):
     assert not any(p.startswith("vaelib") for p in before)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update(CI="true", VAELIB_INSTALL_SOURCE=str(wheel), JUPYTER_PATH=str(venv / "share" / "jupyter"))
-    # Colab downloads the committed results (chapters 7 to 9); offline, point vaelib at the clone's copy
+    # Colab downloads the committed results (chapters 7 to 10); offline, point vaelib at the clone's copy
     env["VAELIB_RESULTS"] = str(ROOT / "results")
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     for chapter in CHAPTERS:
