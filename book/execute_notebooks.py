@@ -33,8 +33,10 @@ import datetime
 import json
 import multiprocessing
 import os
+import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
@@ -179,6 +181,36 @@ def execute(path: Path, timeout: int, allow_errors: bool, quick: bool) -> tuple[
     return path, result.time, None, cells
 
 
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM (a CI timeout, ``kill``) into ``SystemExit(143)``, so that the workers are stopped."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
+def run_in_workers(job: Callable, paths: list[Path], jobs: int, report: Callable, **kwargs) -> None:
+    """Call ``job(path, **kwargs)`` for every path in ``jobs`` spawned worker processes, in the order given,
+    and ``report`` each result as it comes.
+
+    If this is interrupted (Ctrl-C, or SIGTERM after :func:`exit_on_sigterm`), the workers are
+    terminated before the exception goes on: a pool left to shut down by itself would wait for the
+    notebooks it is running, and a killed parent would leave its workers behind. A worker's kernel
+    exits when its parent does (ipykernel watches its parent process).
+    """
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=spawn) as pool:
+        try:
+            futures = [pool.submit(job, path, **kwargs) for path in paths]
+            for future in concurrent.futures.as_completed(futures):
+                report(future.result())
+        except BaseException:
+            workers = multiprocessing.active_children()
+            pool.shutdown(wait=False, cancel_futures=True)
+            for worker in workers:
+                worker.terminate()
+            for worker in workers:
+                worker.join()
+            raise
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=2, help="notebooks executed at once (default 2)")
@@ -212,18 +244,19 @@ def main(argv: list[str] | None = None) -> int:
         f" {args.threads} TensorFlow thread(s) each"
     )
     started, failed, executed = time.perf_counter(), [], {}
-    spawn = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=spawn) as pool:
-        futures = [pool.submit(execute, path, quick=quick, **config) for path in pending]
-        for future in concurrent.futures.as_completed(futures):
-            path, seconds, error, cells = future.result()
-            executed[path] = seconds
-            print(f"{path.relative_to(ROOT)}: {seconds:.0f} s" + (" FAILED" if error else ""), flush=True)
-            for number, cell_time, first_line in cells[:SLOWEST_CELLS]:
-                print(f"    cell {number:>2}: {cell_time:6.1f} s  {first_line[:70]}", flush=True)
-            if error:
-                failed.append(path)
-                print(error, file=sys.stderr)
+
+    def report(result: tuple[Path, float, str | None, list]) -> None:
+        path, seconds, error, cells = result
+        executed[path] = seconds
+        print(f"{path.relative_to(ROOT)}: {seconds:.0f} s" + (" FAILED" if error else ""), flush=True)
+        for number, cell_time, first_line in cells[:SLOWEST_CELLS]:
+            print(f"    cell {number:>2}: {cell_time:6.1f} s  {first_line[:70]}", flush=True)
+        if error:
+            failed.append(path)
+            print(error, file=sys.stderr)
+
+    exit_on_sigterm()
+    run_in_workers(execute, pending, args.jobs, report, quick=quick, **config)
     print(f"executed in {time.perf_counter() - started:.0f} s" + (f"; {len(failed)} failed" if failed else ""))
     if failed:
         return 1

@@ -1,6 +1,11 @@
 """``book/execute_notebooks.py``: the chapters' cell times it prints, and the cache it fills."""
 
 import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -74,3 +79,39 @@ def test_times_are_saved_only_from_a_full_build(monkeypatch, capsys):
         execute_notebooks.main(["--save-times"])
     assert exit_info.value.code == 2
     assert "VAELIB_QUICK=0" in capsys.readouterr().err
+
+
+STOPPED_BUILD = """
+import importlib.util, os, sys, time
+from pathlib import Path
+
+
+def job(path, out):
+    (Path(out) / str(os.getpid())).touch()
+    time.sleep(600)
+
+
+if __name__ == "__main__":
+    spec = importlib.util.spec_from_file_location("execute_notebooks", sys.argv[1])
+    execute_notebooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(execute_notebooks)
+    execute_notebooks.exit_on_sigterm()
+    execute_notebooks.run_in_workers(job, [Path("a"), Path("b")], 2, print, out=sys.argv[2])
+"""
+
+
+def test_a_build_stopped_by_sigterm_stops_its_workers(tmp_path):
+    script, started = tmp_path / "build.py", tmp_path / "started"
+    script.write_text(STOPPED_BUILD)
+    started.mkdir()
+    build = subprocess.Popen([sys.executable, str(script), str(ROOT / "book" / "execute_notebooks.py"), str(started)])
+    deadline = time.monotonic() + 60
+    while len(list(started.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers = [int(path.name) for path in started.iterdir()]
+    assert len(workers) == 2, "the two workers did not start"
+    build.send_signal(signal.SIGTERM)
+    assert build.wait(timeout=30) == 128 + signal.SIGTERM
+    for pid in workers:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
