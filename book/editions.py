@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
+import importlib.util
 import json
 import re
 import shutil
@@ -167,6 +169,28 @@ def write_catalog(page: str, catalog: Catalog, catalogs: Path = CATALOGS) -> Non
         write_po(f, catalog, width=0, omit_header=True, ignore_obsolete=True, include_previous=True)
 
 
+@functools.cache
+def _execute_notebooks():
+    """``book/execute_notebooks.py``, the script beside this one, as a module."""
+    spec = importlib.util.spec_from_file_location("execute_notebooks", Path(__file__).with_name("execute_notebooks.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def running_time_translation(english: str) -> str | None:
+    """The translation of a chapter's running-time sentence (``book/execute_notebooks.py`` writes it from the
+    measured times, so it changes with every saved build): generated, never left stale. ``None`` for any
+    other message."""
+    match = _execute_notebooks().RUNNING_TIME.fullmatch(english)
+    if match is None:
+        return None
+    full, quick = (
+        "不到一分钟" if text == "under a minute" else f"约 {text.split()[1]} 分钟" for text in match.groups()
+    )
+    return f"**运行时间**（双核 CPU）：完整模式{full}；快速模式（`VAELIB_QUICK=1`）{quick}。"
+
+
 def update(templates: dict[str, Catalog], catalogs: Path = CATALOGS) -> dict[str, collections.Counter]:
     """Bring every page's catalog up to the English text; returns counts of what each page needs.
 
@@ -188,7 +212,11 @@ def update(templates: dict[str, Catalog], catalogs: Path = CATALOGS) -> dict[str
         catalog = catalogs_before[page] or Catalog(locale=LOCALE)
         catalog.update(template, update_header_comment=False)
         for message in catalog:
-            if message.id in translated and (message.fuzzy or not message.string):
+            generated = running_time_translation(message.id)
+            if generated is not None:
+                message.string, message.flags = generated, message.flags - {"fuzzy"}
+                message.previous_id = []
+            elif message.id in translated and (message.fuzzy or not message.string):
                 message.string, message.flags = translated[message.id], message.flags - {"fuzzy"}
                 message.previous_id = []
         write_catalog(page, catalog, catalogs)

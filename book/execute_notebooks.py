@@ -9,9 +9,10 @@ exactly as ``jupyter-book build`` would. The build that follows finds them all a
 
 Longest first keeps both jobs busy to the end: the longest chapter starts at once, and the short ones
 fill the other job meanwhile. A chapter's length is its last execution time in the cache; a cold cache
-(a fresh clone) has none, so the times of the last full build saved in ``book/execution_seconds.json``
-stand in (``--save-times`` writes them after a full build that executed every chapter). A chapter in
-neither is started first.
+(a fresh clone) has none, so the times of the last build of the same mode saved in
+``book/execution_seconds.json`` stand in (``--save-times`` writes them after a build that executed every
+chapter). A chapter in neither is started first. The same times, full and quick, give the sentence near
+each chapter's top that tells a reader how long it runs; ``--save-times`` rewrites it.
 
 A notebook whose code cells are unchanged since it was last executed in the same mode (quick or full,
 :func:`vaelib.quick_mode`) is matched in the cache and not run again, so a warm build executes nothing.
@@ -33,6 +34,7 @@ import datetime
 import json
 import multiprocessing
 import os
+import re
 import signal
 import sys
 import time
@@ -47,8 +49,13 @@ from jupyter_cache.executors.utils import single_nb_execution
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "_build" / ".jupyter_cache"  # where jupyter-book 1.x keeps executed notebooks
-TIMES = ROOT / "book" / "execution_seconds.json"  # each chapter's seconds in the last full build saved
+TIMES = ROOT / "book" / "execution_seconds.json"  # each chapter's seconds in the last full and quick builds saved
 SLOWEST_CELLS = 3  # cells printed per executed notebook
+# a chapter's running-time sentence (written by ``running_time_line``)
+RUNNING_TIME = re.compile(
+    r"\*\*Running time\*\* on a 2-core CPU: (under a minute|about \d+ min); in quick mode"
+    r" \(`VAELIB_QUICK=1`\), (under a minute|about \d+ min)\."
+)
 
 
 def book_notebooks() -> list[Path]:
@@ -75,9 +82,64 @@ def cached_seconds(cache) -> dict[Path, float]:
     return seconds
 
 
-def saved_seconds() -> dict[str, float]:
-    """Each chapter's seconds in the full build saved in ``TIMES`` (by its path from the root), or ``{}``."""
-    return json.loads(TIMES.read_text())["seconds"] if TIMES.exists() else {}
+def saved_seconds(quick: bool = False) -> dict[str, float]:
+    """Each chapter's seconds in the last build of that mode saved in ``TIMES`` (by path from the root), or ``{}``."""
+    saved = json.loads(TIMES.read_text()) if TIMES.exists() else {}
+    return saved.get(mode_name(quick), {}).get("seconds", {})
+
+
+def mode_name(quick: bool) -> str:
+    return "quick" if quick else "full"
+
+
+def duration_text(seconds: float) -> str:
+    """``seconds`` as a reader plans with it: "under a minute", "about 1 min", "about 8 min"."""
+    return "under a minute" if seconds < 60 else f"about {round(seconds / 60)} min"
+
+
+def running_time_line(full_seconds: float, quick_seconds: float) -> str:
+    """The sentence near a chapter's top that says how long it runs (``RUNNING_TIME`` matches it)."""
+    return (
+        f"**Running time** on a 2-core CPU: {duration_text(full_seconds)}; in quick mode"
+        f" (`VAELIB_QUICK=1`), {duration_text(quick_seconds)}."
+    )
+
+
+def write_running_times(notebooks: list[Path]) -> list[Path]:
+    """Rewrite the running-time sentence of every chapter in ``notebooks`` from the times saved in ``TIMES``.
+
+    A chapter is a notebook whose name starts with its number; each has one such sentence in its markdown
+    (a ``ValueError`` otherwise), so that a reader in Colab sees the cost before running it. Only that line
+    changes (jupyter-cache matches notebooks by their code, so the cache stays valid). Returns the
+    notebooks changed.
+    """
+    full, quick = saved_seconds(quick=False), saved_seconds(quick=True)
+    changed = []
+    for path in notebooks:
+        if not path.name[0].isdigit():
+            continue
+        key = path.relative_to(ROOT).as_posix()
+        if key not in full or key not in quick:
+            raise ValueError(f"{TIMES.name} lacks the full or the quick time of {key}: save both builds' times")
+        notebook = json.loads(path.read_text())
+        found = 0
+        for cell in notebook["cells"]:
+            if cell["cell_type"] != "markdown":
+                continue
+            lines = "".join(cell["source"]).split("\n")
+            for i, line in enumerate(lines):
+                if RUNNING_TIME.fullmatch(line):
+                    lines[i], found = running_time_line(full[key], quick[key]), found + 1
+            cell["source"] = "\n".join(lines).splitlines(True)
+        if found != 1:
+            raise ValueError(
+                f"{key} has {found} running-time sentences (a line matching {RUNNING_TIME.pattern}); 1 needed"
+            )
+        text = json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
+        if text != path.read_text():
+            path.write_text(text)
+            changed.append(path)
+    return changed
 
 
 def start_order(paths: list[Path], cached: dict[Path, float], saved: dict[str, float]) -> list[Path]:
@@ -112,19 +174,26 @@ def pending_notebooks(cache, paths: list[Path], quick: bool) -> list[Path]:
     return pending
 
 
-def save_times(seconds: dict[Path, float]) -> None:
-    """Write ``TIMES``: each chapter's seconds in this build, with the date, versions and machine it ran on."""
+def save_times(seconds: dict[Path, float], quick: bool) -> None:
+    """Write this build's seconds per chapter into ``TIMES`` under its mode, with the date, versions and
+    machine it ran on (the other mode's record is kept)."""
     from vaelib._scripts import hardware, versions  # only here: the script itself runs no TensorFlow
 
-    record = {
-        "about": "seconds each chapter took in a full build (book/execute_notebooks.py --save-times): the order"
-        " in which a build from a cold cache starts them, longest first",
+    record = json.loads(TIMES.read_text()) if TIMES.exists() else {}
+    record["about"] = (
+        "seconds each chapter took in the last full and quick builds saved (book/execute_notebooks.py"
+        " --save-times, chapters run two at a time with one TensorFlow thread each): the order in which a"
+        " build from a cold cache starts them, longest first, and each chapter's running-time sentence"
+    )
+    record[mode_name(quick)] = {
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "versions": versions(),
         "hardware": hardware(),
         "seconds": {path.relative_to(ROOT).as_posix(): round(t, 1) for path, t in sorted(seconds.items())},
     }
-    TIMES.write_text(json.dumps(record, indent=2) + "\n")
+    TIMES.write_text(
+        json.dumps({key: record[key] for key in ("about", "full", "quick") if key in record}, indent=2) + "\n"
+    )
 
 
 def utc_time(stamp: str) -> datetime.datetime:
@@ -218,14 +287,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--save-times",
         action="store_true",
-        help=f"after a full build that executes every chapter, save their times in {TIMES.relative_to(ROOT)}",
+        help=f"after a build that executes every chapter, save their times in {TIMES.relative_to(ROOT)} (under"
+        " the build's mode) and, once both modes are saved, rewrite each chapter's running-time sentence",
     )
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.threads < 1:
         parser.error("--jobs and --threads must be at least 1")
     quick = quick_mode_is_on()
-    if args.save_times and quick:
-        parser.error("--save-times saves a full build's times: run with VAELIB_QUICK=0")
     cache = get_cache(str(CACHE))
     notebooks = book_notebooks()
     pending = pending_notebooks(cache, notebooks, quick)
@@ -234,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     if not pending:
         print(f"every notebook is in the cache, executed in {'quick' if quick else 'full'} mode: nothing to execute")
         return 0
-    pending = start_order(pending, cached_seconds(cache), saved_seconds())
+    pending = start_order(pending, cached_seconds(cache), saved_seconds(quick))
     # the kernels inherit these: TensorFlow reads them when it starts
     os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(args.threads)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up lines, from every kernel
@@ -261,8 +329,11 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         return 1
     if args.save_times:
-        save_times(executed)
-        print(f"times saved in {TIMES.relative_to(ROOT)}")
+        save_times(executed, quick)
+        print(f"{mode_name(quick)} times saved in {TIMES.relative_to(ROOT)}")
+        if saved_seconds(not quick):
+            for path in write_running_times(notebooks):
+                print(f"running time updated in {path.relative_to(ROOT)}")
     return 0
 
 

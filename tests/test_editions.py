@@ -133,3 +133,14 @@ def test_every_translated_page_is_translated_in_full_current_and_faithful():
     assert len(templates["book/intro"]) > 20  # the extraction found the preface's paragraphs
     problems = editions.check(templates, pages)
     assert not problems, "\n".join(problems[:30])
+
+
+def test_a_running_time_sentence_is_translated_by_itself_and_stays_current(tmp_path):
+    catalogs, page = tmp_path / "po", "book/chapter"
+    line = editions._execute_notebooks().running_time_line(488.6, 42.0)
+    needs = editions.update({page: _template(line)}, catalogs)[page]
+    assert needs == {}
+    assert editions.read_catalog(page, catalogs)[line].string == (
+        "**运行时间**（双核 CPU）：完整模式约 8 分钟；快速模式（`VAELIB_QUICK=1`）不到一分钟。"
+    )
+    assert editions.check({page: _template(line)}, [page], catalogs) == []

@@ -66,19 +66,59 @@ def test_start_order_is_longest_first_by_the_caches_times_then_the_saved_ones_an
     assert execute_notebooks.start_order([a, b, c, d], cached, saved) == [d, b, a, c]
 
 
-def test_the_saved_times_order_every_chapter_of_the_book():
-    saved = execute_notebooks.saved_seconds()
+def test_the_saved_times_of_both_modes_name_every_chapter_of_the_book():
     chapters = [path.relative_to(ROOT).as_posix() for path in execute_notebooks.book_notebooks()]
-    assert sorted(saved) == sorted(chapters)
-    assert all(seconds > 0 for seconds in saved.values())
+    for quick in (False, True):
+        saved = execute_notebooks.saved_seconds(quick)
+        assert sorted(saved) == sorted(chapters), quick
+        assert all(seconds > 0 for seconds in saved.values())
 
 
-def test_times_are_saved_only_from_a_full_build(monkeypatch, capsys):
-    monkeypatch.setenv("VAELIB_QUICK", "1")
-    with pytest.raises(SystemExit) as exit_info:
-        execute_notebooks.main(["--save-times"])
-    assert exit_info.value.code == 2
-    assert "VAELIB_QUICK=0" in capsys.readouterr().err
+def test_every_chapter_says_how_long_it_runs_as_the_saved_times_give_it():
+    chapters = [path for path in execute_notebooks.book_notebooks() if path.name[0].isdigit()]
+    full, quick = execute_notebooks.saved_seconds(False), execute_notebooks.saved_seconds(True)
+    for path in chapters:
+        key = path.relative_to(ROOT).as_posix()
+        expected = execute_notebooks.running_time_line(full[key], quick[key])
+        cells = nbformat.read(path, as_version=4).cells
+        lines = [line for cell in cells if cell.cell_type == "markdown" for line in cell.source.splitlines()]
+        assert expected in lines, (key, expected)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(12.0, "under a minute"), (59.9, "under a minute"), (60.0, "about 1 min"), (488.6, "about 8 min")],
+)
+def test_a_duration_is_said_as_a_reader_plans_with_it(seconds, text):
+    assert execute_notebooks.duration_text(seconds) == text
+
+
+def test_saved_times_rewrite_the_running_time_sentence_and_keep_the_other_mode(tmp_path, monkeypatch):
+    monkeypatch.setattr(execute_notebooks, "ROOT", tmp_path)
+    monkeypatch.setattr(execute_notebooks, "TIMES", tmp_path / "times.json")
+    chapter, appendix = tmp_path / "01_chapter.ipynb", tmp_path / "appendix.ipynb"
+    notebook = nbformat.v4.new_notebook()
+    old_line = execute_notebooks.running_time_line(30, 10)
+    notebook.cells = [nbformat.v4.new_markdown_cell(f"# A chapter\n\n{old_line}\n\nText.")]
+    notebook.cells.append(nbformat.v4.new_code_cell("1"))
+    nbformat.write(notebook, chapter)
+    nbformat.write(nbformat.v4.new_notebook(), appendix)  # not a numbered chapter: no sentence needed
+
+    execute_notebooks.save_times({chapter: 500.0, appendix: 3.0}, quick=False)
+    with pytest.raises(ValueError, match="quick time"):
+        execute_notebooks.write_running_times([chapter, appendix])
+    execute_notebooks.save_times({chapter: 75.0, appendix: 2.0}, quick=True)
+    assert execute_notebooks.saved_seconds(False) == {"01_chapter.ipynb": 500.0, "appendix.ipynb": 3.0}
+
+    assert execute_notebooks.write_running_times([chapter, appendix]) == [chapter]
+    cells = nbformat.read(chapter, as_version=4).cells
+    line = "**Running time** on a 2-core CPU: about 8 min; in quick mode (`VAELIB_QUICK=1`), about 1 min."
+    assert cells[0].source == f"# A chapter\n\n{line}\n\nText." and cells[1].source == "1"
+    assert execute_notebooks.write_running_times([chapter, appendix]) == []  # nothing to change
+
+    nbformat.write(nbformat.v4.new_notebook(), chapter)
+    with pytest.raises(ValueError, match="0 running-time sentences"):
+        execute_notebooks.write_running_times([chapter])
 
 
 STOPPED_BUILD = """
