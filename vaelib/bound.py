@@ -55,7 +55,8 @@ __all__ = [
     "GreyLevelWarning",
 ]
 
-KL_METHODS = ("analytic", "mc")
+KL_METHODS = ("analytic", "mc")  # what an ELBO objective trains with
+KL_ESTIMATORS = (*KL_METHODS, "stl")  # what elbo_terms and elbo also compute
 OBJECTIVES = ("elbo", "iwae")
 
 
@@ -153,9 +154,16 @@ def elbo_terms(
         model: provides ``encode``, ``decode`` and ``prior``.
         x: a batch of data, shape ``(N, *data_shape)`` (not re-checked here: see :func:`elbo`).
         num_samples: :math:`L`, samples of :math:`z` per data point.
-        kl: ``"analytic"`` for the closed form of :math:`\mathcal{L}_1`, ``"mc"`` to estimate it with the
-            same samples, :math:`\frac1L\sum_l \log q(z^{(l)}|x) - \log p(z^{(l)})` (the paper's
-            generic estimator :math:`\widetilde{\mathcal{L}}^A`).
+        kl: ``"analytic"`` for the closed form of :math:`\mathcal{L}_1` (the paper's estimator
+            :math:`\widetilde{\mathcal{L}}^B`), ``"mc"`` to estimate it with the same samples,
+            :math:`\frac1L\sum_l \log q(z^{(l)}|x) - \log p(z^{(l)})` (the paper's generic estimator
+            :math:`\widetilde{\mathcal{L}}^A`), or ``"stl"`` for the same values as ``"mc"`` with the
+            path-derivative gradient of Roeder, Wu & Duvenaud (2017, "sticking the landing"):
+            :math:`\log q_\phi(z|x)` is evaluated with its parameters :math:`\phi` held fixed
+            (``tf.stop_gradient``), so that :math:`\phi` reaches it only through
+            :math:`z = g_\phi(\epsilon, x)`. That drops the score term
+            :math:`\nabla_\phi \log q_\phi(z|x)|_{z}` (zero mean) from the gradient: still unbiased, and
+            with zero variance when :math:`q(z|x)` is the exact posterior.
         seed: ``None`` for fresh randomness, or an int / shape-``[2]`` tensor for reproducible draws.
         posterior: a distribution to use as :math:`q(z|x)` instead of ``model.encode(x)``.
 
@@ -164,7 +172,7 @@ def elbo_terms(
         ``elbo = reconstruction - kl``.
     """
     num_samples = check_positive_int(num_samples, "num_samples")
-    check_choice(kl, "kl", KL_METHODS)
+    check_choice(kl, "kl", KL_ESTIMATORS)
     _check_probabilistic(model, posterior, "variational bound")
     if posterior is None and _runs_compiled(model):  # called eagerly: run this function as one graph
         return _compiled(model, elbo_terms, num_samples, kl)(tf.convert_to_tensor(x), stateless_seed(seed))
@@ -174,8 +182,17 @@ def elbo_terms(
     if kl == "analytic":
         kl_value = kl_to_prior(q, model.prior)
     else:
-        kl_value = tf.reduce_mean(q.log_prob(z) - model.prior.log_prob(z), axis=0)
+        log_q = (q if kl == "mc" else _with_fixed_parameters(q)).log_prob(z)
+        kl_value = tf.reduce_mean(log_q - model.prior.log_prob(z), axis=0)
     return {"elbo": reconstruction - kl_value, "kl": kl_value, "reconstruction": reconstruction}
+
+
+def _with_fixed_parameters(q: tfd.Distribution) -> tfd.Distribution:
+    r"""The same distribution with ``tf.stop_gradient`` on every tensor parameter: :math:`q_{\bar\phi}`.
+
+    Its ``log_prob`` has the same values as ``q``'s and passes gradients to its argument only.
+    """
+    return q.copy(**{name: tf.stop_gradient(value) for name, value in q.parameters.items() if tf.is_tensor(value)})
 
 
 def elbo(
