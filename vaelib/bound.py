@@ -55,8 +55,7 @@ __all__ = [
     "GreyLevelWarning",
 ]
 
-KL_METHODS = ("analytic", "mc")  # what an ELBO objective trains with
-KL_ESTIMATORS = (*KL_METHODS, "stl")  # what elbo_terms and elbo also compute
+KL_METHODS = ("analytic", "mc", "stl")  # the paper's estimators B and A, and A's path derivative
 OBJECTIVES = ("elbo", "iwae")
 
 
@@ -172,7 +171,7 @@ def elbo_terms(
         ``elbo = reconstruction - kl``.
     """
     num_samples = check_positive_int(num_samples, "num_samples")
-    check_choice(kl, "kl", KL_ESTIMATORS)
+    check_choice(kl, "kl", KL_METHODS)
     _check_probabilistic(model, posterior, "variational bound")
     if posterior is None and _runs_compiled(model):  # called eagerly: run this function as one graph
         return _compiled(model, elbo_terms, num_samples, kl)(tf.convert_to_tensor(x), stateless_seed(seed))

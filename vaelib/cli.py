@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--objective", choices=("elbo", "iwae"), default="elbo", help="the bound trained on (iwae: k = --num-samples)"
     )
     train.add_argument("--num-samples", type=_positive_int, default=1, help="samples L (or k) of z per data point")
-    train.add_argument("--kl", choices=("analytic", "mc"), default="analytic", help="how the KL term is computed")
+    train.add_argument("--kl", choices=("analytic", "mc", "stl"), default="analytic", help="the KL term's estimator")
     train.add_argument("--beta", type=float, default=1.0, help="weight of the KL term (1 = the bound)")
     train.add_argument(
         "--binarize",

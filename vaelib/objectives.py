@@ -60,8 +60,9 @@ class ELBO(Objective):
 
     Args:
         num_samples: :math:`L`, samples of :math:`z` per data point (the paper: 1).
-        kl: ``"analytic"`` (the closed form, the paper's estimator B) or ``"mc"`` (estimated from the same
-            samples, estimator A).
+        kl: ``"analytic"`` (the closed form, the paper's estimator B), ``"mc"`` (estimated from the same
+            samples, estimator A) or ``"stl"`` (estimator A's values with its score term dropped from the
+            gradient, Roeder et al. 2017: :func:`vaelib.elbo_terms`).
         beta: the KL term's weight :math:`\beta \ge 0`; the bound itself at 1 (Higgins et al. 2017 for others).
     """
 
