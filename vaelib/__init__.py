@@ -53,7 +53,7 @@ from vaelib.evaluation import (
 )
 from vaelib.gradients import gradient_moments, reparameterization_gradient, score_function_gradient
 from vaelib.kl import diagonal_gaussian, gaussian_kl, monte_carlo_kl, reparameterized_sample
-from vaelib.linear_gaussian import LinearGaussianModel, ProbabilisticPCA
+from vaelib.linear_gaussian import LinearGaussianModel, ProbabilisticPCA, best_diagonal_gaussian
 from vaelib.model import VAE, EncoderDecoder
 from vaelib.notebook import full_build_text, glue, show_source
 from vaelib.objectives import ELBO, IWAE
@@ -86,6 +86,7 @@ __all__ = [
     "paired_difference",
     "LinearGaussianModel",
     "ProbabilisticPCA",
+    "best_diagonal_gaussian",
     "load_mnist",
     "make_dataset",
     "make_stream",

@@ -231,3 +231,56 @@ class ProbabilisticPCA(_RealValuedLatentModel, keras.Model):
         """The current model as a :class:`LinearGaussianModel` (float64), with its exact evidence and posterior."""
         dense = self.decoder.layers[-1]
         return LinearGaussianModel(dense.kernel.numpy().T, dense.bias.numpy(), self.noise_std)
+
+
+def best_diagonal_gaussian(target: tfd.MultivariateNormalLinearOperator) -> tfd.MultivariateNormalDiag:
+    r"""The diagonal Gaussian nearest a Gaussian ``target`` in :math:`\mathrm{KL}(q \,\|\, \text{target})`.
+
+    For a target :math:`p = \mathcal{N}(m, \Sigma)` on :math:`\mathbb{R}^K` with precision
+    :math:`\Lambda = \Sigma^{-1}`, and :math:`q = \mathcal{N}(\mu, \operatorname{diag}(v))`,
+
+    .. math::
+
+        \mathrm{KL}(q \,\|\, p) = \frac12 \Big[\sum_i \Lambda_{ii} v_i + (\mu - m)^\top \Lambda (\mu - m)
+            - K - \sum_i \log v_i + \log\det\Sigma\Big],
+
+    which is convex in :math:`(\mu, v)`. Its gradient vanishes at :math:`\mu = m`,
+    :math:`v_i = 1/\Lambda_{ii}` (Bishop 2006, §10.1.2), the minimum. The variances are the inverse
+    *precisions*, not the marginal variances :math:`\Sigma_{ii} \ge 1/\Lambda_{ii}`: the optimum is
+    under-dispersed. The divergence left at the optimum is
+
+    .. math::
+
+        \mathrm{KL}(q^\ast \,\|\, p) = \frac12 \Big[\sum_i \log \Lambda_{ii} - \log\det\Lambda\Big] \ge 0,
+
+    zero exactly when :math:`\Sigma` is diagonal (Hadamard's inequality). With the exact posterior of
+    :class:`LinearGaussianModel` as ``target``, :math:`\log p(x) = \mathcal{L}_B + \mathrm{KL}(q \| p(z|x))`
+    makes :math:`q^\ast` the diagonal encoder with the highest bound, and that divergence the
+    *factorisation gap*, :math:`\log p(x) - \max_{q\ \text{diagonal}} \mathcal{L}_B`.
+
+    Args:
+        target: a multivariate normal distribution (e.g. ``LinearGaussianModel.posterior(x)``), any batch
+            shape, event shape ``(K,)``.
+
+    Returns:
+        :math:`q^\ast` with the target's batch shape, event shape and dtype.
+
+    Raises:
+        TypeError: ``target`` is not a multivariate normal distribution.
+        ValueError: its covariance is not positive definite.
+    """
+    if not isinstance(target, tfd.MultivariateNormalLinearOperator):
+        raise TypeError(
+            "target must be a multivariate normal distribution (tfd.MultivariateNormalLinearOperator, e.g. "
+            f"LinearGaussianModel.posterior(x)), got {type(target).__name__}"
+        )
+    covariance = target.covariance()
+    try:
+        cholesky = tf.linalg.cholesky(covariance)
+    except tf.errors.InvalidArgumentError:
+        cholesky = tf.fill(tf.shape(covariance), tf.constant(np.nan, covariance.dtype))
+    if not bool(tf.reduce_all(tf.math.is_finite(cholesky))):
+        raise ValueError("target's covariance must be positive definite")
+    eye = tf.eye(tf.shape(covariance)[-1], batch_shape=tf.shape(covariance)[:-2], dtype=covariance.dtype)
+    precision_diagonal = tf.linalg.diag_part(tf.linalg.cholesky_solve(cholesky, eye))  # Lambda_ii
+    return tfd.MultivariateNormalDiag(loc=target.mean(), scale_diag=tf.math.rsqrt(precision_diagonal))
