@@ -46,7 +46,7 @@ from vaelib.kl import standard_normal
 
 tfd = tfp.distributions
 
-__all__ = ["LinearGaussianModel", "ProbabilisticPCA"]
+__all__ = ["LinearGaussianModel", "ProbabilisticPCA", "best_diagonal_gaussian"]
 
 
 def _check_noise_std(noise_std: float) -> float:
