@@ -3,8 +3,9 @@
 RESULTS_SHA256 = {
     "aevb_fig2.csv": "93a730f660899e853ac7f84f426e31767437ec9cda40cf8aea50509a19a655d1",
     "aevb_fig2.json": "d8f8747f600eade48506c93672bcbb77f5abe6995ab802ba4855dfa9eaf7a201",
-    "aevb_fig2_terms.csv": "7e6950854c7374faf8245053c7ee30c5973287be60fbdc5be17b51477a1ad8e5",
-    "aevb_fig2_terms.json": "1422ac289203901899d77ebe6c401892f13f693355bff397fb4686cd4a96ad07",
+    "aevb_fig2_terms.csv": "8c8358d179e8553ca1684a305846aefda73a94fefe436aea1ae623560738e083",
+    "aevb_fig2_terms.json": "33333767e7024ff3d805f053d6d3367d97c9311c191217d5ae4528511439ee01",
+    "aevb_fig2_terms.npz": "c2d96c5e52770c27b20398274ccffcd184edb878b646fb27e512bbe1349ffa36",
     "aevb_fig3.csv": "d57aa873b5b2a08ba22396ce827c1b893f5987eef4f7bcffa38fc69a9ff5d9fb",
     "aevb_fig3.json": "c4507c7aa7488e33d096992a61589a029d5a20567a55b2a3624bcc963cd552d7",
     "aevb_fig3_final.csv": "dfb812e83a389ee85fe76eb3f11e1da51bbdbd48c837dbc375eed9ff869f696c",
