@@ -332,3 +332,38 @@ def test_fig3_final_models_are_measured_per_image_and_merged_by_method(tmp_path,
     with pytest.raises(SystemExit):
         monkeypatch.setattr(sys, "argv", [*argv, "--images", "50"])
         final.main()
+
+
+def test_fig2_terms_measures_every_image_with_the_curves_draws(tmp_path, monkeypatch):
+    """The per-image bounds average to the curve's bound (vaelib.paper.mean_bound, the same draws), and the
+    training-minus-test difference's standard error combines the two means' (different images)."""
+    import numpy as np
+
+    terms = load_script("aevb_fig2_terms")
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
+    for method in ("aevb", "wake_sleep"):
+        (runs / f"{method}_nz2").mkdir(parents=True)
+        model.save(runs / f"{method}_nz2" / "model.keras")
+        (runs / f"{method}_nz2" / "state.json").write_text(json.dumps(run_state(rows=[{"samples": 300}])))
+    rng = np.random.default_rng(0)
+    x_train, x_test = rng.random((1500, 28, 28)).astype(np.float32), rng.random((1200, 28, 28)).astype(np.float32)
+    monkeypatch.setattr(vaelib, "load_mnist", lambda: ((x_train, None), (x_test, None)))
+    argv = ["aevb_fig2_terms.py", "--latent-dims", "2", "--runs", str(runs), "--results", str(results)]
+    monkeypatch.setattr(sys, "argv", argv)
+    terms.main()
+
+    with np.load(results / "aevb_fig2_terms.npz") as f:
+        per_image = dict(f)
+    assert sorted(per_image) == ["aevb_nz2_test", "aevb_nz2_train", "wake_sleep_nz2_test", "wake_sleep_nz2_train"]
+    assert per_image["aevb_nz2_train"].shape == (1500,) and per_image["aevb_nz2_test"].shape == (1200,)
+    for split, x in (("train", x_train), ("test", x_test)):  # two batches each: the seeds step as the curve's
+        curve = vaelib.paper.mean_bound(model, vaelib.fixed_binarize(x, 0), seed=0)
+        assert abs(per_image[f"aevb_nz2_{split}"].astype(np.float64).mean() - curve) < 1e-4, split
+    se = [v.std(ddof=1) / np.sqrt(len(v)) for v in (per_image["aevb_nz2_train"], per_image["aevb_nz2_test"])]
+    difference = json.loads((results / "aevb_fig2_terms.json").read_text())["train_minus_test"]["aevb"]["2"]
+    assert difference["stderr"] == pytest.approx(np.hypot(*se), abs=1e-4)
+    with (results / "aevb_fig2_terms.csv").open() as f:
+        table = list(csv.DictReader(f))
+    assert [(r["method"], r["n_z"]) for r in table] == [("aevb", "2"), ("wake_sleep", "2")]
+    assert float(table[0]["test_stderr"]) == pytest.approx(se[1], abs=1e-3)
