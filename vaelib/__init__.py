@@ -99,4 +99,4 @@ __all__ = [
     "show_source",
 ]
 
-__version__ = "0.9.0"
+__version__ = "0.10.0"
