@@ -1,5 +1,6 @@
 """Project hygiene: dependency lists agree, quick mode, lint, notebooks without outputs."""
 
+import ast
 import json
 import re
 import subprocess
@@ -273,6 +274,17 @@ def test_the_docstrings_use_the_books_notation():
     for path in sorted((ROOT / "vaelib").rglob("*.py")):
         found = [n for n, line in enumerate(path.read_text().splitlines(), 1) if old.search(line)]
         assert not found, f"{path.relative_to(ROOT)} writes J for N_z on lines {found}"
+
+
+def test_docstrings_say_what_their_maths_says():
+    """A docstring with LaTeX is a raw string: in a plain one, \\theta is a tab and "heta", \\frac a form feed."""
+    for path in sorted((ROOT / "vaelib").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                docstring = ast.get_docstring(node, clean=False) or ""
+                bad = sorted({repr(c) for c in docstring if c in "\a\b\t\v\f\r"})
+                where = f"{path.relative_to(ROOT)}: {getattr(node, 'name', 'module')}"
+                assert not bad, f"{where} has {bad} in its docstring: make it a raw string"
 
 
 def test_every_package_of_vaelib_is_in_the_distribution():

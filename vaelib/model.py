@@ -55,13 +55,14 @@ FACTORIES = {  # a factory's networks: its encoder and its decoder
 
 
 def weight_penalty(variables: list[tf.Variable], weight_decay: float) -> tf.Tensor:
-    r""":math:`\frac{\lambda}{2}\lVert\theta\rVert^2` over the weights :math:`\theta` = ``variables``.
+    r""":math:`\frac{\lambda}{2}\lVert w\rVert^2` over the weights :math:`w` = ``variables``.
 
-    :math:`\lambda` is ``weight_decay``.
+    :math:`\lambda` is ``weight_decay``. For a VAE :math:`w = (\theta, \phi)`, the decoder's and the
+    encoder's weights together.
 
-    With :math:`\lambda = 1/N` it is :math:`-\frac1N\log\mathcal{N}(\theta; 0, I)` less the constant
-    :math:`\frac{\lvert\theta\rvert}{2N}\log 2\pi` (:math:`\lvert\theta\rvert` weights): the per-example
-    share of the prior :math:`p(\theta)`.
+    With :math:`\lambda = 1/N` it is :math:`-\frac1N\log\mathcal{N}(w; 0, I)` less the constant
+    :math:`\frac{\lvert w\rvert}{2N}\log 2\pi` (:math:`\lvert w\rvert` weights): the per-example
+    share of the prior :math:`p(w)`.
     """
     squares = tf.add_n([tf.reduce_sum(tf.square(v)) for v in variables])
     return 0.5 * weight_decay * squares
@@ -361,8 +362,8 @@ class EncoderDecoder(keras.Model):
 
         Args:
             optimizer: any Keras optimizer.
-            weight_decay: :math:`\lambda \ge 0`; adds :math:`\frac{\lambda}{2}\lVert\theta\rVert^2` over
-                all weights to the per-example loss.
+            weight_decay: :math:`\lambda \ge 0`; adds :math:`\frac{\lambda}{2}\lVert(\theta, \phi)\rVert^2` over
+                all weights, the decoder's and the encoder's, to the per-example loss.
             seed: where the noise of every training and evaluation step comes from (see
                 :meth:`VAE.compile`).
             jit_compile: ``"auto"`` (the default): XLA for a ``fit`` that brings the model's training to at
@@ -701,7 +702,7 @@ class VAE(EncoderDecoder):
             **kwargs: ``weight_decay``, ``seed``, ``jit_compile`` and ``compiled_loop``
                 (:meth:`vaelib.EncoderDecoder.compile`), and the rest of ``keras.Model.compile`` (``metrics``,
                 ``steps_per_execution``, ...). ``weight_decay`` :math:`\lambda = 1/N` adds
-                :math:`-\frac1N \log p(\theta)` for the prior :math:`p(\theta) = \mathcal{N}(0, I)` (up to a
+                :math:`-\frac1N \log p(\theta, \phi)` for the prior :math:`p(\theta, \phi) = \mathcal{N}(0, I)` (up to a
                 constant), as in the paper's MNIST experiments. ``seed``: where the noise :math:`\epsilon` of
                 every training and evaluation step comes from. ``None``: TensorFlow's global random state
                 (reproducible after ``keras.utils.set_random_seed``, but not restored by a checkpoint). An int in

@@ -4,12 +4,12 @@ The scripts in ``experiments/`` call these functions with the full budgets and w
 book's chapters call them with tiny budgets in quick mode, so the same code runs in every build.
 
 **AEVB Figure 2** (Kingma & Welling 2013, Sec. 5): the MLP 784-500-:math:`N_z` with tanh and a Bernoulli
-decoder, parameters initialised from :math:`\mathcal{N}(0, 0.01^2)`, trained by Adagrad on minibatches of
+decoder, weights initialised from :math:`\mathcal{N}(0, 0.01^2)` and biases at 0, trained by Adagrad on minibatches of
 :math:`M = 100` with :math:`L = 1` to maximise :math:`\frac1N[\sum_i \mathcal{L}_B(x^{(i)}) + \log
-p(\theta)]`, :math:`p(\theta) = \mathcal{N}(0, I)` (``weight_decay`` :math:`= 1/N`). The lower bound per
-datapoint is recorded on the training and the test set at log-spaced numbers of training samples
+p(\theta, \phi)]`, :math:`p(\theta, \phi) = \mathcal{N}(0, I)` on every weight (``weight_decay`` :math:`= 1/N`).
+The lower bound per datapoint is recorded on the training and the test set at log-spaced numbers of training samples
 evaluated. The baseline, the wake-sleep algorithm (:mod:`vaelib.paper.wake_sleep`), trains the same networks
-with the same optimizer, prior :math:`p(\theta)`, minibatches and step-size choice, and is measured by the
+with the same optimizer, prior :math:`p(\theta, \phi)`, minibatches and step-size choice, and is measured by the
 same lower bound (``method="wake_sleep"``).
 
 **Reference model** (Burda et al. 2015): 784-200-200-50 with tanh, dynamically binarised data, trained
@@ -88,7 +88,7 @@ CHECKPOINT_EVERY = 500_000  # training samples between checkpoints of a Figure 2
 
 
 def paper_model(latent_dim: int, step_size: float, dataset_size: int, method: str = "aevb") -> VAE:
-    """The paper's MNIST model, compiled with Adagrad and the weight-decay term of :math:`p(\\theta)`.
+    """The paper's MNIST model, compiled with Adagrad and the weight-decay term of :math:`p(\\theta, \\phi)`.
 
     ``method``: ``"aevb"`` trains on the bound, ``"wake_sleep"`` trains the same model by wake-sleep.
     """
@@ -305,11 +305,12 @@ FIG3_TRAIN_SIZES = (1_000, 50_000)
 
 
 def figure3_model(method: str, step_size: float, dataset_size: int, seed: int = 0) -> tuple[keras.Model, VAE]:
-    """Figure 3's model, 784-100-3 with tanh, set up to be trained by ``method``; returns (trainer, model).
+    r"""Figure 3's model, 784-100-3 with tanh, set up to be trained by ``method``; returns (trainer, model).
 
     AEVB and wake-sleep train the VAE itself (``trainer`` is ``model``); Monte Carlo EM trains its decoder
     through a :class:`~vaelib.paper.mcem.MonteCarloEM` (``trainer``), with ``seed`` for its HMC transitions.
-    All three use Adagrad at ``step_size`` and the prior :math:`p(\theta)` (``weight_decay`` :math:`= 1/N`).
+    All three use Adagrad at ``step_size`` and the prior :math:`\mathcal{N}(0, I)` on their weights (``weight_decay``
+    :math:`= 1/N`).
     """
     method = check_choice(method, "method", FIG3_METHODS)
     dataset_size = check_positive_int(dataset_size, "dataset_size")
