@@ -86,3 +86,42 @@ def test_every_estimator_trains_and_a_bad_option_is_refused_everywhere(binary_ba
         vaelib.elbo(model, binary_batch, kl="path")
     with pytest.raises(ValueError, match="kl must be one of 'analytic', 'mc', 'stl'"):
         vaelib.ELBO(kl="path")
+
+
+def _diagonal_posterior_model():
+    """A linear-Gaussian model whose posterior is diagonal (W has orthogonal columns), and one data point."""
+    rng = np.random.default_rng(0)
+    columns = np.linalg.qr(rng.standard_normal((5, 2)))[0]
+    model = vaelib.LinearGaussianModel(columns * [2.0, 1.0], rng.standard_normal(5), noise_std=0.5)
+    x = model.sample_data(3, seed=1)
+    posterior = model.posterior(x)
+    covariance = posterior.covariance().numpy()
+    assert np.abs(covariance[:, 0, 1]).max() < 1e-12  # the construction: a diagonal posterior
+    return model, x, posterior.mean(), tf.sqrt(tf.linalg.diag_part(posterior.covariance()))
+
+
+@pytest.mark.parametrize(
+    "make_q",
+    [
+        lambda loc, scale: tfd.MultivariateNormalDiag(loc=loc, scale_diag=scale),
+        lambda loc, scale: tfd.Independent(tfd.Normal(loc=loc, scale=scale), reinterpreted_batch_ndims=1),
+    ],
+    ids=["MultivariateNormalDiag", "Independent(Normal)"],
+)
+def test_stl_gradient_is_zero_at_the_exact_posterior_for_diagonal_families(make_q):
+    # The Independent(Normal) case holds its tensors inside a nested distribution: unless the stop reaches
+    # them, kl="stl" would silently give estimator A's gradient, which is not zero (checked below).
+    model, x, loc, scale = _diagonal_posterior_model()
+    for seed in range(3):
+        stl = _gradients(model, x, [loc, scale], make_q, "stl", seed)
+        assert max(np.abs(g).max() for g in stl) < 1e-10, stl  # float64 rounding
+        a = _gradients(model, x, [loc, scale], make_q, "mc", seed)
+        assert max(np.abs(g).max() for g in a) > 1e-2, a
+
+
+def test_stl_refuses_a_q_whose_parameters_it_cannot_hold_fixed():
+    model, x, loc, scale = _diagonal_posterior_model()
+    q = tfd.MultivariateNormalLinearOperator(loc=loc, scale=tf.linalg.LinearOperatorDiag(scale))
+    with pytest.raises(TypeError, match="kl=\"stl\".*MultivariateNormalLinearOperator.*'scale'.*LinearOperatorDiag"):
+        vaelib.elbo(model, x, kl="stl", posterior=q)
+    vaelib.elbo(model, x, kl="mc", posterior=q)  # the other estimators do not need to

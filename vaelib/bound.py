@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -151,23 +152,26 @@ def elbo_terms(
 
     Args:
         model: provides ``encode``, ``decode`` and ``prior``.
-        x: a batch of data, shape ``(N, *data_shape)`` (not re-checked here: see :func:`elbo`).
+        x: a batch of data, shape ``(batch, *data_shape)`` (not re-checked here: see :func:`elbo`).
         num_samples: :math:`L`, samples of :math:`z` per data point.
         kl: ``"analytic"`` for the closed form of :math:`\mathcal{L}_1` (the paper's estimator
             :math:`\widetilde{\mathcal{L}}^B`), ``"mc"`` to estimate it with the same samples,
-            :math:`\frac1L\sum_l \log q(z^{(l)}|x) - \log p(z^{(l)})` (the paper's generic estimator
+            :math:`\frac1L\sum_l \big(\log q(z^{(l)}|x) - \log p(z^{(l)})\big)` (the paper's generic estimator
             :math:`\widetilde{\mathcal{L}}^A`), or ``"stl"`` for the same values as ``"mc"`` with the
             path-derivative gradient of Roeder, Wu & Duvenaud (2017, "sticking the landing"):
             :math:`\log q_\phi(z|x)` is evaluated with its parameters :math:`\phi` held fixed
             (``tf.stop_gradient``), so that :math:`\phi` reaches it only through
             :math:`z = g_\phi(\epsilon, x)`. That drops the score term
             :math:`\nabla_\phi \log q_\phi(z|x)|_{z}` (zero mean) from the gradient: still unbiased, and
-            with zero variance when :math:`q(z|x)` is the exact posterior.
+            with zero variance when :math:`q(z|x)` is the exact posterior. ``q`` may be any distribution
+            whose parameters are tensors or distributions with such parameters (e.g.
+            ``tfd.Independent(tfd.Normal(...))``); any other parameter (a bijector, a linear operator)
+            raises a TypeError.
         seed: ``None`` for fresh randomness, or an int / shape-``[2]`` tensor for reproducible draws.
         posterior: a distribution to use as :math:`q(z|x)` instead of ``model.encode(x)``.
 
     Returns:
-        ``{"elbo", "kl", "reconstruction"}``, each of shape ``(N,)`` in nats, with
+        ``{"elbo", "kl", "reconstruction"}``, each of shape ``(batch,)`` in nats, with
         ``elbo = reconstruction - kl``.
     """
     num_samples = check_positive_int(num_samples, "num_samples")
@@ -189,9 +193,27 @@ def elbo_terms(
 def _with_fixed_parameters(q: tfd.Distribution) -> tfd.Distribution:
     r"""The same distribution with ``tf.stop_gradient`` on every tensor parameter: :math:`q_{\bar\phi}`.
 
-    Its ``log_prob`` has the same values as ``q``'s and passes gradients to its argument only.
+    Its ``log_prob`` has the same values as ``q``'s and passes gradients to its argument only. A parameter
+    that is itself a distribution (``tfd.Independent(tfd.Normal(loc, scale))``) is rebuilt the same way, so
+    its tensors are held fixed too. A parameter of any other kind (a bijector, a ``tf.linalg.LinearOperator``)
+    could carry :math:`\phi` past the stop, so it is refused with a TypeError rather than passed through.
     """
-    return q.copy(**{name: tf.stop_gradient(value) for name, value in q.parameters.items() if tf.is_tensor(value)})
+    fixed = {}
+    for name, value in q.parameters.items():
+        if isinstance(value, tfd.Distribution):
+            fixed[name] = _with_fixed_parameters(value)
+        elif tf.is_tensor(value) or isinstance(value, tf.Variable):
+            fixed[name] = tf.stop_gradient(value)
+        elif isinstance(value, (list, tuple)):  # e.g. loc=[0.0, 1.0]
+            fixed[name] = tf.nest.map_structure(lambda v: tf.stop_gradient(v) if tf.is_tensor(v) else v, value)
+        elif value is not None and not isinstance(value, (bool, int, float, str, np.ndarray, np.generic)):
+            raise TypeError(
+                f'kl="stl" holds the parameters of q(z|x) fixed and supports distributions whose parameters '
+                f"are tensors, arrays, numbers or such distributions (e.g. tfd.MultivariateNormalDiag, "
+                f"tfd.MultivariateNormalTriL, tfd.Independent(tfd.Normal(...))); {type(q).__name__}'s "
+                f"parameter {name!r} is a {type(value).__name__}"
+            )
+    return q.copy(**fixed)
 
 
 def elbo(
@@ -202,7 +224,7 @@ def elbo(
     seed: int | tf.Tensor | None = None,
     posterior: tfd.Distribution | None = None,
 ) -> tf.Tensor:
-    r"""The SGVB estimate of :math:`\mathcal{L}_B(x)` for each data point, shape ``(N,)``.
+    r"""The SGVB estimate of :math:`\mathcal{L}_B(x)` for each data point, shape ``(batch,)``.
 
     :math:`\widehat{\mathcal{L}}_B = -\mathrm{KL}(q(z|x)\|p(z)) + \frac1L\sum_{l=1}^L \log p(x|z^{(l)})`
     (the paper's eq. 7 with ``kl="analytic"``). See :func:`elbo_terms` for the arguments.
@@ -241,7 +263,7 @@ def log_weights(
     seed: int | tf.Tensor | None = None,
     posterior: tfd.Distribution | None = None,
 ) -> tf.Tensor:
-    r"""Log importance weights :math:`\log p(x|z_i) + \log p(z_i) - \log q(z_i|x)`, shape ``(k, N)``."""
+    r"""Log importance weights :math:`\log p(x|z_i) + \log p(z_i) - \log q(z_i|x)`, shape ``(k, batch)``."""
     log_likelihood, log_prior, log_q = _log_densities(model, x, num_samples, seed, posterior)
     return log_likelihood + log_prior - log_q
 
@@ -249,7 +271,7 @@ def log_weights(
 def _log_densities(
     model: Any, x: tf.Tensor, num_samples: int, seed: int | tf.Tensor | None, posterior: tfd.Distribution | None
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    r""":math:`\log p(x|z_i)`, :math:`\log p(z_i)`, :math:`\log q(z_i|x)` at k draws from q, each (k, N)."""
+    r""":math:`\log p(x|z_i)`, :math:`\log p(z_i)`, :math:`\log q(z_i|x)` at k draws from q, each (k, batch)."""
     num_samples = check_positive_int(num_samples, "num_samples")
     _check_probabilistic(model, posterior, "importance-weighted bound")
     q = model.encode(x) if posterior is None else posterior
@@ -259,9 +281,9 @@ def _log_densities(
 def log_densities_at(
     model: Any, x: tf.Tensor, posterior: tfd.Distribution, z: tf.Tensor
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    r""":math:`\log p(x|z_i)`, :math:`\log p(z_i)`, :math:`\log q(z_i|x)` at given draws ``z`` of shape (k, N, N_z).
+    r""":math:`\log p(x|z_i)`, :math:`\log p(z_i)`, :math:`\log q(z_i|x)` at given draws ``z`` of shape (k, batch, N_z).
 
-    ``posterior`` is :math:`q(z|x)` for the same ``x``; each result has shape (k, N).
+    ``posterior`` is :math:`q(z|x)` for the same ``x``; each result has shape (k, batch).
     """
     return model.decode(z).log_prob(x), model.prior.log_prob(z), posterior.log_prob(z)
 
@@ -273,7 +295,7 @@ def iwae_bound(
     seed: int | tf.Tensor | None = None,
     posterior: tfd.Distribution | None = None,
 ) -> tf.Tensor:
-    r"""One-draw estimate of the importance-weighted bound :math:`\mathcal{L}^{\mathrm{IW}}_k`, shape ``(N,)``.
+    r"""One-draw estimate of the importance-weighted bound :math:`\mathcal{L}^{\mathrm{IW}}_k`, shape ``(batch,)``.
 
     :math:`\widehat{\mathcal{L}}^{\mathrm{IW}}_k = \log \frac1k \sum_{i=1}^{k} \frac{p(x|z_i)\,p(z_i)}{q(z_i|x)}`,
     :math:`z_i \sim q(z|x)`, computed with a log-sum-exp. ``num_samples`` is :math:`k`; all ``k``
@@ -294,7 +316,7 @@ def iwae_terms(model: Any, x: tf.Tensor, num_samples: int, seed: int | tf.Tensor
     With :math:`z_i \sim q(z|x)` and :math:`\log w_i = \log p(x|z_i) + \log p(z_i) - \log q(z_i|x)`:
     ``iwae`` :math:`= \log\frac1k\sum_i w_i`, ``reconstruction`` :math:`= \frac1k\sum_i \log p(x|z_i)`,
     ``kl`` :math:`= \frac1k\sum_i \log q(z_i|x) - \log p(z_i)` and ``elbo`` :math:`= \frac1k\sum_i \log w_i`,
-    each of shape ``(N,)`` (``x`` is not re-checked here). Training on ``iwae`` is Burda et al.'s IWAE.
+    each of shape ``(batch,)`` (``x`` is not re-checked here). Training on ``iwae`` is Burda et al.'s IWAE.
     """
     reconstruction, log_prior, log_q = _log_densities(model, x, num_samples, seed, None)
     weights = reconstruction + log_prior - log_q
