@@ -175,7 +175,7 @@ def test_bound_vs_k_and_rate_distortion_figures():
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and "$k$" in ax.get_xlabel() and ax.get_ylabel()
     assert len(ax.lines) == 2  # our curve and the published marker
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["trained with elbo", "elbo, Burda et al. (2015)"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["trained with elbo", "elbo, Burda et al. (2016)"]
     fig = plotting.bound_vs_k_figure(
         table, published={"elbo": -86.76}, labels={"elbo": "ELBO, 60 min"}, published_label="published, 3,280 passes"
     )

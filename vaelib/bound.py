@@ -15,7 +15,7 @@ For every data point,
 :math:`M` of the :math:`N` data points the paper's estimator (its eq. 8) is
 :math:`\mathcal{L}_B(X) \approx \frac{N}{M} \sum_{x \in X_M} \widehat{\mathcal{L}}_B(x)`.
 
-The importance-weighted bound (Burda et al. 2015) with :math:`k` samples,
+The importance-weighted bound (Burda et al. 2016) with :math:`k` samples,
 :math:`\mathcal{L}^{\mathrm{IW}}_k = \mathbb{E}\left[\log \frac1k \sum_{i=1}^k \frac{p(x, z_i)}{q(z_i|x)}\right]`,
 satisfies :math:`\mathcal{L}_B = \mathcal{L}^{\mathrm{IW}}_1 \le \mathcal{L}^{\mathrm{IW}}_k \le \log p(x)` and tends to
 :math:`\log p(x)` as :math:`k \to \infty`.

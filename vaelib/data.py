@@ -18,7 +18,7 @@ them only for a Bernoulli likelihood, by default dynamically (``binarize="defaul
 asking another likelihood for binarised data is an error).
 
 MNIST has grey levels; the Bernoulli decoder wants binary pixels. *Dynamic* binarisation draws
-:math:`x_b \\sim \\operatorname{Bernoulli}(x)` afresh every epoch (as in Burda et al. 2015), a
+:math:`x_b \\sim \\operatorname{Bernoulli}(x)` afresh every epoch (as in Burda et al. 2016), a
 regulariser and an honest binary data set; *fixed* binarisation draws once with a fixed seed, so
 evaluation numbers are reproducible.
 """

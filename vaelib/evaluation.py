@@ -1,7 +1,7 @@
 r"""Measuring a trained model: the importance-sampled log-likelihood, and the bound's rate and distortion.
 
 With the encoder as proposal, :math:`\log p(x) \approx \log \frac1k \sum_{i=1}^{k}
-\frac{p(x|z_i)\,p(z_i)}{q(z_i|x)}`, :math:`z_i \sim q(z|x)` (Rezende et al. 2014, Burda et al. 2015).
+\frac{p(x|z_i)\,p(z_i)}{q(z_i|x)}`, :math:`z_i \sim q(z|x)` (Rezende et al. 2014, Burda et al. 2016).
 It is the importance-weighted bound :math:`\mathcal{L}^{\mathrm{IW}}_k` of :mod:`vaelib.bound` and approaches
 :math:`\log p(x)` from below as :math:`k` grows; :math:`k = 5000` is the literature's standard.
 The sum over :math:`k` is accumulated chunk by chunk with a running log-sum-exp, so memory is

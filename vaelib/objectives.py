@@ -8,7 +8,7 @@ nats). The model knows no objective by name: another training algorithm (the pap
 * :class:`ELBO`: :math:`-\frac1M \sum_{x \in X_M} \big(\widehat{\mathcal{L}}_2(x) - \beta\,\mathrm{KL}(q(z|x) \,\|\,
   p(z))\big)`, the SGVB estimator of :math:`-\mathcal{L}_B` per example at :math:`\beta = 1` (the paper's eq. 8
   divided by :math:`N`);
-* :class:`IWAE`: :math:`-\frac1M \sum_{x \in X_M} \widehat{\mathcal{L}}^{\mathrm{IW}}_k(x)` (Burda et al. 2015).
+* :class:`IWAE`: :math:`-\frac1M \sum_{x \in X_M} \widehat{\mathcal{L}}^{\mathrm{IW}}_k(x)` (Burda et al. 2016).
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class ELBO(Objective):
 class IWAE(Objective):
     r"""The importance-weighted bound :math:`\mathcal{L}^{\mathrm{IW}}_k`, :math:`k` = ``num_samples``.
 
-    Burda et al. (2015). ``fit`` reports, from the same :math:`k` draws, the ELBO and its terms too
+    Burda et al. (2016). ``fit`` reports, from the same :math:`k` draws, the ELBO and its terms too
     (:func:`vaelib.bound.iwae_terms`).
     """
 

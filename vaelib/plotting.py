@@ -335,7 +335,7 @@ def bound_vs_k_figure(
     rows: Any,
     published: Mapping[str, float] | None = None,
     labels: Mapping[str, str] | None = None,
-    published_label: str = "Burda et al. (2015)",
+    published_label: str = "Burda et al. (2016)",
 ) -> Figure:
     r"""The importance-weighted bound :math:`\mathcal{L}^{\mathrm{IW}}_k` against :math:`k`, one line per objective.
 

@@ -12,7 +12,7 @@ evaluated. The baseline, the wake-sleep algorithm (:mod:`vaelib.paper.wake_sleep
 with the same optimizer, prior :math:`p(\theta, \phi)`, minibatches and step-size choice, and is measured by the
 same lower bound (``method="wake_sleep"``).
 
-**Reference model** (Burda et al. 2015): 784-200-200-50 with tanh, dynamically binarised data, trained
+**Reference model** (Burda et al. 2016): 784-200-200-50 with tanh, dynamically binarised data, trained
 with the ELBO or the IWAE objective for a fixed wall-clock budget.
 
 Every run lives in a folder of its own, a run of :class:`vaelib.training.Run` (one state schema for every
@@ -452,7 +452,7 @@ def figure3_curve(
 
 
 def burda_learning_rate(epoch: int) -> float:
-    r"""Burda et al.'s (2015) Adam schedule: step size :math:`10^{-3} \cdot 10^{-i/7}` for :math:`3^i` passes.
+    r"""Burda et al.'s (2016) Adam schedule: step size :math:`10^{-3} \cdot 10^{-i/7}` for :math:`3^i` passes.
 
     ``epoch`` counts from 0: epoch 0 has :math:`i = 0`, epochs 1-3 have :math:`i = 1`, epochs 4-12 have
     :math:`i = 2`, and so on (3,280 epochs for :math:`i \le 7`).
