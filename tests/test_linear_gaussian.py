@@ -12,8 +12,8 @@ tfd = tfp.distributions
 
 
 @pytest.fixture
-def model():
-    return vaelib.LinearGaussianModel.random(latent_dim=3, data_dim=6, noise_std=0.7, seed=0)
+def model(linear_gaussian):
+    return linear_gaussian
 
 
 @pytest.fixture
