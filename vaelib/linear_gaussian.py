@@ -241,8 +241,10 @@ def best_diagonal_gaussian(target: tfd.MultivariateNormalLinearOperator) -> tfd.
 
     .. math::
 
-        \mathrm{KL}(q \,\|\, p) = \frac12 \Big[\sum_i \Lambda_{ii} v_i + (\mu - m)^\top \Lambda (\mu - m)
-            - K - \sum_i \log v_i + \log\det\Sigma\Big],
+        \begin{aligned}
+        \mathrm{KL}(q \,\|\, p) = \frac12 \Big[&\sum_i \Lambda_{ii} v_i + (\mu - m)^\top \Lambda (\mu - m) \\
+            &- K - \sum_i \log v_i + \log\det\Sigma\Big],
+        \end{aligned}
 
     which is convex in :math:`(\mu, v)`. Its gradient vanishes at :math:`\mu = m`,
     :math:`v_i = 1/\Lambda_{ii}` (Bishop 2006, §10.1.2), the minimum. The variances are the inverse
