@@ -121,7 +121,8 @@ def write_running_times(notebooks: list[Path]) -> list[Path]:
         key = path.relative_to(ROOT).as_posix()
         if key not in full or key not in quick:
             raise ValueError(f"{TIMES.name} lacks the full or the quick time of {key}: save both builds' times")
-        notebook = json.loads(path.read_text())
+        before = path.read_text()
+        notebook = json.loads(before)
         found = 0
         for cell in notebook["cells"]:
             if cell["cell_type"] != "markdown":
@@ -136,7 +137,7 @@ def write_running_times(notebooks: list[Path]) -> list[Path]:
                 f"{key} has {found} running-time sentences (a line matching {RUNNING_TIME.pattern}); 1 needed"
             )
         text = json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
-        if text != path.read_text():
+        if text != before:
             path.write_text(text)
             changed.append(path)
     return changed
