@@ -2,7 +2,7 @@
 
     python book/editions.py build [jupyter-book options]   # both editions into _build/html (Chinese: zh_CN/)
     python book/editions.py update                          # the translation files, after the English changed
-    python book/editions.py check                           # what is untranslated, stale or damaged
+    python book/editions.py check                           # what is untranslated, stale, damaged or off-style
 
 The Chinese edition is made with Sphinx's gettext machinery from the same pages and the same executed
 notebooks. Every paragraph, heading, list item, caption and table cell of the English text is a
@@ -12,7 +12,10 @@ its old translation no longer applies: the Chinese page shows the English paragr
 paragraph is translated again, never a translation of what the paragraph used to say. ``update``
 marks such a translation *fuzzy* (kept for the translator, not used) and adds new paragraphs
 untranslated; ``check`` lists what is missing, fuzzy or stale, and every translation that lost a glued
-number, a citation, a cross-reference, a formula, a piece of code or a link of its English text.
+number, a citation, a cross-reference, a formula, a piece of code or a link of its English text, and
+every departure from ``locales/zh_CN/terms.yml``: one rendering per term, a key term's English in
+parentheses at its first mention on a page, multiples written as exact multiples ("是……的 N 倍").
+The Chinese edition has one page more, the glossary 术语表, generated from ``terms.yml`` when it builds.
 
 Display equations are not messages (``book/_ext/editions.py``): they are the same in both languages.
 The API page stays in English. Figures keep their English labels: both editions show the same
@@ -52,6 +55,8 @@ CATALOGS = ROOT / "locales" / LOCALE / "LC_MESSAGES"  # book/<page>.po, as Sphin
 EDITION = ROOT / "locales" / LOCALE / "edition.yml"  # the Chinese edition's title and link texts
 BUILD = ROOT / "_build"
 ENGLISH_ONLY = {"book/api"}  # pages that stay in English
+TERMS = ROOT / "locales" / LOCALE / "terms.yml"  # the Chinese edition's terms: one rendering each, and the glossary
+GLOSSARY = "book/glossary"  # the glossary page 术语表, generated from TERMS for the Chinese edition only
 
 GLUE = re.compile(r"\{glue(?::\w+)?\}`([^`]+)`")
 ROLE = re.compile(r"\{[\w:-]+\}`[^`]*`")
@@ -288,6 +293,240 @@ def check(templates: dict[str, Catalog], pages: Iterable[str], catalogs: Path = 
     return problems
 
 
+# ---------------------------------------------------------------- terms and style
+
+# "大三倍" reads as four times and "少十倍" is not said: a comparative before "N 倍" is wrong by Chinese
+# convention. The book means exactly N times: "是……的 N 倍", "……的 1/N", "缩小到……的十分之一".
+WRONG_MULTIPLE = re.compile(
+    r"(?<![至最许差更])"
+    r"(?:[大多少高低快慢长短宽窄小]出?|增加了?|增大了?|提高了?|降低了?|减少了?|减小了?|缩小了?|扩大了?|放大了?)\s*"
+    r"(?:[一二两三四五六七八九十百千万几数]+|[\d.,]+|\{glue(?::\w+)?\}`[^`]*`|\$[^$]+\$|[A-Za-z]\w*)\s*倍"
+)
+TERM_FIELDS = {"zh", "en", "abbreviation", "symbol", "page", "alternatives", "exceptions", "first_use_english"}
+
+
+def wrong_multiples(text: str) -> list[str]:
+    """The comparative multiples of ``text`` ("大三倍", "少十倍", "大 X 倍" ...): wrong by Chinese convention."""
+    return [m.group(0) for m in WRONG_MULTIPLE.finditer(text)]
+
+
+def _page_exists(page: str) -> bool:
+    return any((ROOT / f"{page}{suffix}").exists() for suffix in (".ipynb", ".md"))
+
+
+def terms_problems(data: object) -> list[str]:
+    """What is wrong with the contents of ``terms.yml`` (empty: nothing)."""
+    if not isinstance(data, dict) or not isinstance(data.get("terms"), list):
+        return ["terms.yml must be a mapping with a list under 'terms'"]
+    problems = []
+    seen = set()
+    for i, term in enumerate(data["terms"]):
+        where = f"terms.yml: term {i + 1}"
+        if not isinstance(term, dict):
+            problems.append(f"{where}: not a mapping")
+            continue
+        where += f" ({term.get('zh')!r})"
+        problems += [f"{where}: unknown field {k!r}" for k in sorted(set(term) - TERM_FIELDS)]
+        for field in ("zh", "en", "page"):
+            if not isinstance(term.get(field), str) or not term.get(field):
+                problems.append(f"{where}: {field!r} must be a non-empty string")
+        for field in ("abbreviation", "symbol"):
+            if field in term and not isinstance(term[field], str):
+                problems.append(f"{where}: {field!r} must be a plain string (quote it in YAML)")
+        for field in ("alternatives", "exceptions"):
+            value = term.get(field, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                problems.append(f"{where}: {field!r} must be a list of non-empty strings")
+        if not isinstance(term.get("first_use_english"), bool):
+            problems.append(f"{where}: 'first_use_english' must be true or false")
+        if isinstance(term.get("page"), str) and not _page_exists(term["page"]):
+            problems.append(f"{where}: page {term['page']!r} is not a page of the book")
+        if term.get("zh") in seen:
+            problems.append(f"{where}: listed twice")
+        seen.add(term.get("zh"))
+    for i, row in enumerate(data.get("study_note") or []):
+        if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("note", "book", "page")):
+            problems.append(f"terms.yml: study_note row {i + 1}: needs the strings 'note', 'book' and 'page'")
+        elif not _page_exists(row["page"]):
+            problems.append(f"terms.yml: study_note row {i + 1}: page {row['page']!r} is not a page of the book")
+    return problems
+
+
+def load_terms(path: Path = TERMS) -> dict:
+    """``terms.yml``, checked: ``{"terms": [...], "study_note": [...]}``."""
+    data = yaml.safe_load(path.read_text())
+    problems = terms_problems(data)
+    if problems:
+        raise ValueError(f"{path} is not a valid terms file; fix:\n" + "\n".join(problems))
+    return data
+
+
+def page_headings(page: str) -> set[str]:
+    """The English headings of a page (markdown ``#`` lines; for the root page also the parts of ``_toc.yml``):
+    a heading names a term, so the first-use rule does not apply to it."""
+    path = ROOT / f"{page}.ipynb"
+    if path.exists():
+        cells = json.loads(path.read_text())["cells"]
+        text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    elif (ROOT / f"{page}.md").exists():
+        text = (ROOT / f"{page}.md").read_text()
+    else:
+        return set()
+    headings = {line.lstrip("#").strip() for line in text.splitlines() if re.match(r"#{1,6} ", line)}
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    if toc.get("root") == page:
+        headings |= {part["caption"] for part in toc.get("parts", []) if "caption" in part}
+    return headings
+
+
+def _prose(text: str) -> str:
+    """A translation without what is not Chinese prose: roles, formulas, inline code, link targets."""
+    text = ROLE.sub(" ", text)
+    text = MATH.sub(" ", text)
+    text = CODE.sub(" ", text)
+    return LINK_TARGET.sub("]", text)
+
+
+def _gloss(term: dict) -> str:
+    return term["en"] + (f", {term['abbreviation']}" if term.get("abbreviation") else "")
+
+
+def _mentions(term: dict, prose: str) -> bool:
+    if term["zh"] in prose:
+        return True
+    abbreviation = term.get("abbreviation")
+    return bool(abbreviation) and re.search(rf"(?<![A-Za-z-]){re.escape(abbreviation)}(?![A-Za-z])", prose) is not None
+
+
+def _glossed(term: dict, prose: str) -> bool:
+    return re.search(re.escape(term["zh"]) + r"\*?（" + re.escape(_gloss(term)), prose) is not None
+
+
+def first_use_problems(page: str, catalog: Catalog, terms: list[dict], headings: Iterable[str] = ()) -> list[str]:
+    """Key terms (``first_use_english``) whose first mention on the page lacks the English.
+
+    The first mention is the first message, in the catalog's order (the page's order), whose translation
+    mentions the term's Chinese rendering or its English abbreviation outside formulas, code and roles;
+    headings (``headings``: their English) do not count. That translation must write the rendering
+    followed, after an optional closing ``*``, by ``（English`` — e.g. ``证据下界（evidence lower bound, ELBO）``.
+    """
+    headings = set(headings)
+    problems = []
+    for term in terms:
+        if not term.get("first_use_english"):
+            continue
+        for message in catalog:
+            if not message.id or not message.string or message.fuzzy or message.id in headings:
+                continue
+            prose = _prose(message.string)
+            if _mentions(term, prose):
+                if not _glossed(term, prose):
+                    problems.append(
+                        f"{page}: {message.id[:60]!r}: first mention of {term['zh']} needs "
+                        f"{term['zh']}（{_gloss(term)}）"
+                    )
+                break
+    return problems
+
+
+def alternative_problems(page: str, catalog: Catalog, terms: list[dict]) -> list[str]:
+    """Translations that use a rendering ``terms.yml`` lists as an alternative: one term, one rendering.
+    A term's ``exceptions`` (longer words that contain an alternative and mean something else) are allowed."""
+    problems = []
+    for message in catalog:
+        if not message.id or not message.string or message.fuzzy:
+            continue
+        for term in terms:
+            prose = _prose(message.string)
+            for exception in sorted(term.get("exceptions", []), key=len, reverse=True):
+                prose = prose.replace(exception, " ")
+            problems += [
+                f"{page}: {message.id[:60]!r}: {alternative} (write {term['zh']})"
+                for alternative in term.get("alternatives", [])
+                if alternative in prose
+            ]
+    return problems
+
+
+def style_problems(pages: Iterable[str], catalogs: Path = CATALOGS, terms_file: Path = TERMS) -> list[str]:
+    """Every problem of wording in the translations of ``pages``: comparative multiples, key terms without
+    their English at first use, alternative renderings (empty: all is well)."""
+    terms = load_terms(terms_file)["terms"]
+    problems = []
+    for page in pages:
+        catalog = read_catalog(page, catalogs)
+        if catalog is None:
+            continue
+        for message in catalog:
+            if message.id and message.string and not message.fuzzy:
+                problems += [
+                    f"{page}: {message.id[:60]!r}: {m!r}: write 是……的 N 倍 (exactly N times)"
+                    for m in wrong_multiples(message.string)
+                ]
+        problems += first_use_problems(page, catalog, terms, page_headings(page))
+        problems += alternative_problems(page, catalog, terms)
+    return problems
+
+
+# ---------------------------------------------------------------- the glossary (Chinese edition only)
+
+
+def _page_link(page: str) -> str:
+    name = Path(page).name
+    number = re.match(r"(\d+)_", name)
+    text = f"第 {int(number.group(1))} 章" if number else {"intro": "前言"}.get(name, "附录")
+    target = f"{name}.ipynb" if (ROOT / f"{page}.ipynb").exists() else f"{name}.md"
+    return f"[{text}]({target})"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", r"\|")
+
+
+def glossary_markdown(data: dict) -> str:
+    """The glossary page 术语表: every term of ``terms.yml`` and the study note's notation against the book's."""
+    lines = [
+        "# 术语表",
+        "",
+        "本书中文版的每个术语只用一种译法。下表列出各术语的译法、英文原文、书中的符号、给出定义的章节，"
+        "以及读者在别处可能见到的其他译法。标有“✓”的术语，在每一页第一次出现时都在全角括号中附上英文。",
+        "",
+        "| 术语 | 英文 | 符号 | 定义 | 其他译法 | 首次出现附英文 |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for term in sorted(data["terms"], key=lambda t: (t["page"], t["zh"])):
+        english = term["en"] + (f"（{term['abbreviation']}）" if term.get("abbreviation") else "")
+        symbol = f"${term['symbol']}$" if term.get("symbol") else ""
+        row = [term["zh"], english, symbol, _page_link(term["page"]), "、".join(term.get("alternatives", []))]
+        row.append("✓" if term["first_use_english"] else "")
+        lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
+    lines += [
+        "",
+        "## 学习笔记的记号与本书的记号",
+        "",
+        "本书源于一份关于 AEVB 的中文学习笔记。熟悉那份笔记的读者请注意，下表把笔记的记号（以及其中的笔误）"
+        "对应到本书的记号；本书的记号见[前言](intro.md)。",
+        "",
+        "| 笔记中 | 本书中 | 见 |",
+        "| --- | --- | --- |",
+    ]
+    lines += [
+        f"| {_cell(r['note'])} | {_cell(r['book'])} | {_page_link(r['page'])} |" for r in data.get("study_note", [])
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def chinese_toc() -> dict:
+    """``_toc.yml`` for the Chinese edition: the glossary joins the appendix, before the API page."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    for part in toc.get("parts", []):
+        files = [chapter.get("file") for chapter in part.get("chapters", [])]
+        if "book/api" in files:
+            part["chapters"].insert(files.index("book/api"), {"file": GLOSSARY})
+            return toc
+    raise RuntimeError("_toc.yml has no part with book/api: where should the glossary go? Add it to the appendix.")
+
+
 # ---------------------------------------------------------------- build
 
 
@@ -336,9 +575,17 @@ def build(options: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     config = out / "_config.yml"
     config.write_text(yaml.safe_dump(chinese_config(locale_dirs), allow_unicode=True))
+    toc = out / "_toc.yml"  # the English table of contents plus the glossary
+    toc.write_text(yaml.safe_dump(chinese_toc(), allow_unicode=True, sort_keys=False))
+    glossary = ROOT / f"{GLOSSARY}.md"  # a source page only while the Chinese edition builds
+    glossary.write_text(glossary_markdown(load_terms()))
     # --all: Sphinx does not notice that a page's translations changed when its English did not
-    command = [_jupyter_book(), "build", str(ROOT), "--config", str(config), "--path-output", str(out), "--all"]
-    subprocess.run(command + options, check=True)
+    command = [_jupyter_book(), "build", str(ROOT), "--config", str(config), "--toc", str(toc)]
+    command += ["--path-output", str(out), "--all"]
+    try:
+        subprocess.run(command + options, check=True)
+    finally:
+        glossary.unlink()
     site = BUILD / "html" / LOCALE
     shutil.rmtree(site, ignore_errors=True)
     shutil.copytree(out / "_build" / "html", site)
@@ -358,7 +605,7 @@ def main() -> None:
             print(f"{page}: {needs['untranslated']} untranslated, {needs['fuzzy']} fuzzy")
     else:
         templates, pages = extract(), translated_pages()
-        problems = check(templates, pages)
+        problems = check(templates, pages) + style_problems(pages)
         print("\n".join(problems) or f"every message of {len(pages)} translated pages is translated and current")
         for page in sorted(set(templates) - set(pages)):
             print(f"not translated yet (shown in English): {page}")

@@ -144,3 +144,107 @@ def test_a_running_time_sentence_is_translated_by_itself_and_stays_current(tmp_p
         "**运行时间**（双核 CPU）：完整模式约 8 分钟；快速模式（`VAELIB_QUICK=1`）不到一分钟。"
     )
     assert editions.check({page: _template(line)}, [page], catalogs) == []
+
+
+# ---------------------------------------------------------------- wording: terms.yml and multiples
+
+TERMS = [
+    {"zh": "证据下界", "en": "evidence lower bound", "abbreviation": "ELBO", "page": "book/02_lower_bound",
+     "alternatives": ["证据下限"], "first_use_english": True},
+    {"zh": "后验坍缩", "en": "posterior collapse", "page": "book/03_kl_closed_form",
+     "alternatives": ["后验崩塌"], "first_use_english": True},
+    {"zh": "标准误差", "en": "standard error", "page": "book/09_log_likelihood",
+     "alternatives": ["标准误"], "exceptions": ["标准误差"], "first_use_english": False},
+]  # fmt: skip
+
+
+def _catalog(*pairs: tuple[str, str]) -> Catalog:
+    catalog = Catalog()
+    for english, chinese in pairs:
+        catalog.add(english, chinese)
+    return catalog
+
+
+@pytest.mark.parametrize(
+    "wrong", ["大三倍", "少十倍", "多五十倍", "大 X 倍", "比它高 {glue:text}`r:.1f` 倍", "高出数倍"]
+)
+def test_a_comparative_multiple_is_refused(wrong):
+    assert editions.wrong_multiples(f"这个方框{wrong}。") != []
+
+
+@pytest.mark.parametrize(
+    "right", ["是……的三倍", "是 ELBO 的 {glue:text}`r:.1f` 倍", "缩小到原来的十分之一", "至多 3 倍", "每个数量级四个点"]
+)
+def test_an_exact_multiple_is_accepted(right):
+    assert editions.wrong_multiples(right) == []
+
+
+def test_no_translation_writes_a_comparative_multiple():
+    found = [
+        (page, m.string)
+        for page in editions.translated_pages()
+        for m in editions.read_catalog(page)
+        if m.id and m.string and editions.wrong_multiples(m.string)
+    ]
+    assert not found, found[:5]
+
+
+def test_a_key_term_needs_its_english_at_its_first_mention_on_a_page_not_later_and_not_in_a_heading():
+    heading = ("Posterior collapse", "后验坍缩")
+    glossed = ("It collapses.", "这就是*后验坍缩*（posterior collapse）。")
+    later = ("Again.", "后验坍缩再次出现，不必再附英文。")
+    assert editions.first_use_problems("p", _catalog(heading, glossed, later), TERMS, {"Posterior collapse"}) == []
+    # without the heading exemption the heading is the first mention
+    problems = editions.first_use_problems("p", _catalog(heading, glossed, later), TERMS)
+    assert len(problems) == 1 and "后验坍缩（posterior collapse）" in problems[0], problems
+    # glossed only at the second mention: the first one is reported
+    problems = editions.first_use_problems("p", _catalog(later, glossed), TERMS)
+    assert len(problems) == 1 and "'Again.'" in problems[0], problems
+
+
+def test_an_abbreviation_counts_as_a_mention_but_not_inside_code_or_a_formula():
+    code = ("Uses `vaelib.ELBO()`.", "使用 `vaelib.ELBO()`。")
+    bare = ("The ELBO.", "ELBO 的梯度。")
+    glossed = ("The ELBO.", "证据下界（evidence lower bound, ELBO）的梯度。")
+    assert editions.first_use_problems("p", _catalog(code, glossed), TERMS) == []
+    problems = editions.first_use_problems("p", _catalog(code, bare), TERMS)
+    assert len(problems) == 1 and "证据下界（evidence lower bound, ELBO）" in problems[0], problems
+
+
+def test_an_alternative_rendering_is_refused_but_a_longer_word_listed_as_an_exception_is_not():
+    catalog = _catalog(("a", "一个标准误差。"), ("b", "一个标准误。"), ("c", "后验崩塌了。"))
+    problems = editions.alternative_problems("p", catalog, TERMS)
+    assert [p.split(": ")[-1] for p in problems] == ["标准误 (write 标准误差)", "后验崩塌 (write 后验坍缩)"], problems
+
+
+def test_every_translated_page_follows_terms_yml():
+    """The book's catalogs: no comparative multiple, every key term glossed at its first mention, one rendering."""
+    problems = editions.style_problems(editions.translated_pages())
+    assert not problems, "\n".join(problems[:30])
+
+
+def test_terms_yml_is_well_formed_and_its_problems_are_named():
+    data = editions.load_terms()
+    assert len(data["terms"]) > 20 and data["study_note"]
+    assert all(isinstance(t.get("symbol", ""), str) for t in data["terms"])
+    bad = {"terms": [{"zh": "下界", "en": "bound", "page": "book/missing", "symbol": 3, "first_use_english": "yes"}]}
+    problems = editions.terms_problems(bad)
+    assert any("'book/missing' is not a page" in p for p in problems), problems
+    assert any("'symbol' must be a plain string" in p for p in problems), problems
+    assert any("'first_use_english' must be true or false" in p for p in problems), problems
+    assert editions.terms_problems([]) == ["terms.yml must be a mapping with a list under 'terms'"]
+
+
+def test_the_glossary_links_every_term_to_its_page_and_joins_only_the_chinese_appendix():
+    data = editions.load_terms()
+    page = editions.glossary_markdown(data)
+    assert page.startswith("# 术语表\n")
+    for term in data["terms"]:
+        assert f"| {term['zh']} |" in page, term["zh"]
+    assert "[第 2 章](02_lower_bound.ipynb)" in page and "$\\mathcal{L}_B$" in page
+    assert "## 学习笔记的记号与本书的记号" in page
+    appendix = editions.chinese_toc()["parts"][-1]["chapters"]
+    files = [c["file"] for c in appendix]
+    assert files.index(editions.GLOSSARY) == files.index("book/api") - 1
+    english = editions.yaml.safe_load((ROOT / "_toc.yml").read_text())
+    assert editions.GLOSSARY not in str(english)
