@@ -48,6 +48,7 @@ DATA = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(DATA))
 def test_compiled_loop_trains_to_the_weights_of_keras_loop_bit_for_bit(images, name):
     make, fit_args = DATA[name]

@@ -44,6 +44,7 @@ def run(devices):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_two_devices_give_the_same_loss_as_one():
     one, two = run(1), run(2)
     assert one["replicas"] == 1 and two["replicas"] == 2

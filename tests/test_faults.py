@@ -134,6 +134,7 @@ def _kill_and_resume(command, folder: Path, seed: int) -> dict[str, float]:
     return {"runs": runs, "seconds": length, "kills_after_a_checkpoint": after_a_checkpoint}
 
 
+@pytest.mark.slow
 def test_runs_killed_at_random_moments_end_as_the_uninterrupted_run(tmp_path):
     """A CLI run and an experiment run (aevb_curve), side by side, each killed 20 times."""
     script = tmp_path / "experiment.py"

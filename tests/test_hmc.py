@@ -66,6 +66,7 @@ def test_hmc_log_likelihood_agrees_with_the_exact_evidence(linear_gaussian):
     assert np.abs(error).max() < 0.15 and np.sqrt(np.mean(error**2)) < 0.03, error
 
 
+@pytest.mark.slow
 def test_hmc_log_likelihood_agrees_with_iwae_5000_on_a_trained_vae(mnist):
     """On a VAE with two latent dimensions the IWAE bound with k = 5000 is within a few hundredths of a nat of
     log p(x); the HMC estimator must land there too (it used no encoder), and not below the bound on average:

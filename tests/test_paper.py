@@ -53,6 +53,7 @@ def test_burda_schedule_against_its_definition():
         experiments.burda_learning_rate(-1)
 
 
+@pytest.mark.slow
 def test_aevb_curve_resumes_where_it_stopped(tmp_path, mnist):
     (x_train, _), (x_test, _) = mnist
     x_train, x_test = x_train[:3000], x_test[:500]
@@ -94,6 +95,7 @@ def test_a_finished_curve_kept_without_its_checkpoint_still_gives_its_rows(tmp_p
     assert (tmp_path / "model.keras").read_bytes() == model_bytes
 
 
+@pytest.mark.slow
 def test_a_curve_saves_between_evaluation_points_and_a_kill_there_changes_nothing(tmp_path, mnist, monkeypatch):
     """Points 12,000 and 20,000 are 8,000 samples apart: with a checkpoint every 4,000, a run killed at the
     20,000 evaluation resumes from 16,000, and its rows equal those of a run never checkpointed between
@@ -125,6 +127,7 @@ def test_a_curve_saves_between_evaluation_points_and_a_kill_there_changes_nothin
         np.testing.assert_allclose([a["train_bound"], a["test_bound"]], [b["train_bound"], b["test_bound"]], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_wake_sleep_curve_trains_the_same_model_by_wake_sleep_and_resumes(tmp_path, mnist):
     """Figure 2's baseline: the paper's model and optimizer, trained by wake-sleep, measured by the same bound."""
     (x_train, _), (x_test, _) = mnist
@@ -144,6 +147,7 @@ def test_a_wake_sleep_curve_trains_the_same_model_by_wake_sleep_and_resumes(tmp_
         experiments.paper_model(latent_dim=3, step_size=0.02, dataset_size=10, method="mcem")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", experiments.FIG3_METHODS)
 def test_a_figure3_curve_measures_the_marginal_likelihood_and_resumes(method, tmp_path, mnist):
     """Figure 3's three methods on one engine: rows of HMC estimates of log p(x), resumed exactly.
@@ -165,6 +169,7 @@ def test_a_figure3_curve_measures_the_marginal_likelihood_and_resumes(method, tm
         experiments.figure3_curve(tmp_path / "b", *args, max_samples=4000, **dict(options, eval_images=6))
 
 
+@pytest.mark.slow
 def test_step_size_is_chosen_by_the_training_bound(mnist):
     (x_train, _), _ = mnist
     best, scores = experiments.choose_step_size(3, x_train[:12_000], samples=4000, step_sizes=(0.001, 0.1))
@@ -187,6 +192,7 @@ def test_train_for_stops_at_its_budget_and_resumes(tmp_path, mnist):
         experiments.train_for(again, x_train[:1000], minutes=0, run_dir=tmp_path)
 
 
+@pytest.mark.slow
 def test_train_for_frees_what_finished_epochs_leave_in_reference_cycles(tmp_path, mnist, monkeypatch):
     import gc
 
@@ -217,6 +223,7 @@ def test_train_for_frees_what_finished_epochs_leave_in_reference_cycles(tmp_path
     assert left_at_the_end < per_epoch / 2  # and the last epochs' at the end
 
 
+@pytest.mark.slow
 def test_train_for_stopped_and_resumed_ends_with_the_weights_of_the_uninterrupted_run(tmp_path, mnist):
     (x_train, _), _ = mnist
     x = x_train[:300]
@@ -261,6 +268,7 @@ def test_train_for_with_the_cosine_schedule_stops_after_its_epochs_and_keeps_the
     assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
 
 
+@pytest.mark.slow
 def test_train_for_keeps_snapshots_of_the_epochs_asked_for(tmp_path, mnist):
     """Three epochs, one per call (each call's budget is a hair above the time spent so far), snapshots
     after the first and the third: each is the model of its epoch, and resuming keeps them."""

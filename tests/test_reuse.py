@@ -274,6 +274,7 @@ def test_a_prior_of_the_readers_is_used_in_the_bound_and_saved(tmp_path, binary)
     np.testing.assert_array_equal(vaelib.elbo(loaded, binary, seed=3).numpy(), vaelib.elbo(model, binary, seed=3))
 
 
+@pytest.mark.slow
 def test_train_and_the_command_line_work_on_a_model_of_the_readers_networks(tmp_path, mnist):
     (x_train, _), _ = mnist
     x = x_train[:300]

@@ -96,6 +96,7 @@ def cli(*args, **kwargs):
 TRAIN = ["--train-size", "4000", "--test-size", "200", "--hidden", "64", "--latent-dim", "2", "--verbose", "0"]
 
 
+@pytest.mark.slow
 def test_cli_run_killed_mid_way_resumes_from_its_checkpoint(tmp_path):
     run = tmp_path / "run"
     proc = cli("train", str(run), "--epochs", "30", *TRAIN)
@@ -138,6 +139,7 @@ def test_cli_errors_are_clear(tmp_path):
     assert "expected an integer >= 1" in err
 
 
+@pytest.mark.slow
 def test_cli_options_that_fail_leave_the_run_folder_as_it_was(tmp_path):
     run = tmp_path / "run"
     proc = cli("train", str(run), "--epochs", "1", "--activation", "no_such", *TRAIN)
