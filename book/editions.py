@@ -91,13 +91,21 @@ def gettext_config() -> dict:
 
 
 def chinese_config(locale_dirs: Path) -> dict:
-    """``_config.yml`` for the Chinese edition: its language, title and catalogs, the English build's cache."""
+    """``_config.yml`` for the Chinese edition: its language, title, author and catalogs (the pages' and the
+    themes' words), its extensions (``book/_ext/chinese_edition.py``, ``chinese_citations.py``), the English
+    build's cache."""
     edition = yaml.safe_load(EDITION.read_text())
     config = _book_config()
     config["title"] = edition["title"]
+    config["author"] = edition["author"]
     config["execute"] = {**config.get("execute", {}), "cache": str(BUILD / ".jupyter_cache")}
+    # the theme's words, the launch buttons' note and the served font; citations written the Chinese way
+    extensions = ROOT / "book" / "_ext"
+    config["sphinx"]["local_extensions"].update(chinese_edition=str(extensions), chinese_citations=str(extensions))
     config["sphinx"].setdefault("config", {}).update(
         language=LOCALE,
+        bibtex_reference_style="author_year_zh",
+        edition_notebook_note=edition["notebook_note"],
         locale_dirs=[str(locale_dirs)],
         gettext_compact=False,
         edition_switch={"root": "../", "label": edition["english_link"], "lang": "en"},

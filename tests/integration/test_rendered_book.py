@@ -8,8 +8,10 @@ It serves the HTML on 127.0.0.1, blocks every other host in the browser, and che
 reader sees it: mathematics typeset by the locally served MathJax, every image loaded, no JavaScript
 errors, display equations that fit the text column of a 1280 x 900 window, a sidebar listing every
 chapter with links that resolve, launch buttons that open this page's notebook, a link to the same page
-in the other edition (English at the root, Chinese under ``zh_CN/``). A screenshot of each page is saved
-to ``_build/screenshots/``.
+in the other edition (English at the root, Chinese under ``zh_CN/``). On the Chinese pages the page
+around the text is Chinese too (no button, tooltip or label of the themes left in English), the launch
+buttons say that they open the English notebook, and the characters are drawn with the font the book
+serves, which has each of them. A screenshot of each page is saved to ``_build/screenshots/``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,27 @@ CHROMIUM = os.environ.get("VAELIB_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("VAELIB_CHROMEDRIVER", "/usr/bin/chromedriver")
 SCRIPT_TIMEOUT = 30  # seconds for a page to load and typeset; a local page needs about one
 READER_WINDOW = (1280, 900)  # a laptop's browser window: display equations must fit its text column
+
+# The themes' and Sphinx's English words, which no Chinese page may show or keep in a tooltip or label
+ENGLISH_UI = {
+    "Launch on Colab", "Launch on Binder", "Launch interactive content", "Color mode", "System Settings",
+    "Light", "Dark", "Toggle primary sidebar", "Toggle secondary sidebar", "Link to this heading",
+    "Link to this equation", "Link to this image", "Link to this definition", "Link to this table",
+    "Link to this code", "Search", "Search this book...", "Contents", "Download this page",
+    "Download notebook file", "Download source file", "Print to PDF", "Fullscreen mode", "Edit this page",
+    "Open issue", "Open an issue", "Repository", "Source repository", "Source repositories", "previous",
+    "next", "previous page", "next page", "By", "Copyright", "The vae-book authors", "Toggle hidden content",
+    "Main", "Page", "Skip to main content", "Back to top", "On this page", "Section Navigation",
+    "Colab logo", "Binder logo",
+}  # fmt: skip
+TAIWANESE_UI = ("列印", "檔案", "設定", "搜尋")  # Taiwanese forms where the mainland writes 打印, 文件, 设置, 搜索
+# Latin-only UI words a Chinese page may keep: product names, keys, file types, the link to the English edition
+LATIN_UI_ALLOWED = {"Colab", "Binder", "GitHub", "Ctrl", "K", "⌘", ".ipynb", ".pdf", ".md", "English"}
+# (Bootstrap moves a tooltip's title to data-bs-original-title)
+UI_ATTRIBUTES = ("title", "aria-label", "data-bs-title", "data-bs-original-title", "placeholder", "alt")
+SERVED_FONT = "Noto Sans SC Book"  # the Chinese edition's font (book/_ext/static/chinese-font.css)
+SERVED_FONT_FILE = "_static/noto-sans-sc-book.woff2"
+CJK_TEXT = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]")
 
 # LaTeX that must not survive into the text a reader sees (outside code blocks)
 RAW_TEX = re.compile(r"\$\$|\\frac|\\begin\{|\\mathbb|\\log\b|\\sum\b|\\mathcal|\\sigma\b")
@@ -256,11 +279,116 @@ def test_page_reads_correctly_offline(page, server, browser):
         assert len(binder) == 1 and binder[0].startswith(f"https://mybinder.org/v2/gh/{REPO}/{BRANCH}?"), binder
         assert urllib.parse.quote(f"{stem}.ipynb", safe="") in binder[0] or f"{stem}.ipynb" in binder[0], binder
 
+    if edition == "zh_CN/":
+        _check_chinese_page_around_the_text(browser, page, has_notebook=source.exists())
+        _check_served_font(browser, page)
+
     # a screenshot of the whole page for a human to look at
     height = browser.execute_script("return document.documentElement.scrollHeight;")
     browser.set_window_size(1280, min(max(height, 800), 12000))
     browser.save_screenshot(str(SCREENSHOTS / (page.replace("/", "__").removesuffix(".html") + ".png")))
     browser.set_window_size(1280, 1000)
+
+
+def _check_chinese_page_around_the_text(browser, page: str, has_notebook: bool) -> None:
+    """No English word of the themes on a Chinese page; the launch buttons say their notebook is English."""
+    ui = browser.execute_script(
+        """const names = arguments[0];
+        // the text's own attributes (a citation's title) are the page's; its links to headings and buttons are UI
+        const content = el => (el.closest('article.bd-article') && !el.matches('a.headerlink, summary'))
+            || el.matches('.prev-next-area a, head *');  // their titles are the next and previous pages'
+        // page and section titles (the API page stays English), the link to the English edition
+        const titles = '.bd-sidebar-primary a.reference, .toc-entry, #jb-print-docs-body, .prev-next-title,'
+            + ' .navbar-brand, .edition-switch';
+        const attributes = [];
+        for (const el of document.querySelectorAll(names.map(n => `[${n}]`).join(','))) {
+            if (content(el)) continue;
+            for (const name of names) if (el.hasAttribute(name)) attributes.push([name, el.getAttribute(name)]);
+        }
+        const texts = [];  // every text outside the article, shown or in a menu, but not titles
+        const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+        while (walker.nextNode()) {
+            const node = walker.currentNode, el = node.parentElement;
+            if (!node.textContent.trim() || el.closest('script, style, noscript, article.bd-article')) continue;
+            if (el.closest(titles)) continue;
+            texts.push(node.textContent.trim().replace(/\\s+/g, ' '));
+        }
+        return [attributes, texts];""",
+        list(UI_ATTRIBUTES),
+    )
+    attributes, texts = ui
+    english = sorted({f"{n}={v!r}" for n, v in attributes if v.strip() in ENGLISH_UI} | set(ENGLISH_UI & set(texts)))
+    assert not english, f"{page}: English words of the theme on a Chinese page: {english}"
+    everything = " ".join(texts + [v for _, v in attributes])
+    taiwanese = [w for w in TAIWANESE_UI if w in everything]
+    assert not taiwanese, f"{page}: Taiwanese forms on a simplified Chinese page: {taiwanese}"
+    latin = sorted(
+        {t for t in texts + [v for _, v in attributes] if re.search("[A-Za-z]", t) and not CJK_TEXT.search(t)}
+        - LATIN_UI_ALLOWED
+    )
+    assert not latin, f"{page}: labels in Latin letters only on a Chinese page (translate them): {latin}"
+
+    launch = browser.execute_script(
+        """return [...document.querySelectorAll('a')].filter(a => /colab|mybinder/.test(a.href))
+            .map(a => a.getAttribute('data-bs-original-title') || a.title);"""
+    )
+    note = browser.execute_script(
+        "const n = document.querySelector('.edition-notebook-note'); return n ? n.innerText : null;"
+    )
+    if has_notebook:
+        assert launch and all("英文" in title for title in launch), f"{page}: launch buttons' tooltips {launch}"
+        assert note and "英文" in note and "Colab" in note, f"{page}: no note that Colab opens the English notebook"
+    else:
+        assert note is None, f"{page}: a launch note on a page without a notebook"
+
+
+def _check_served_font(browser, page: str) -> None:
+    """The served font is loaded, sets the text, draws the Chinese characters and has every one the page shows."""
+    state = browser.execute_async_script(
+        """const [family, done] = [arguments[0], arguments[arguments.length - 1]];
+        document.fonts.ready.then(() => {
+            const faces = [...document.fonts].filter(f => f.family.replace(/["']/g, '') === family);
+            const paragraph = document.querySelector('article.bd-article p') || document.body;
+            done({faces: faces.map(f => f.status), family: getComputedStyle(paragraph).fontFamily,
+                  text: document.body.innerText + ' ' + [...document.querySelectorAll('[title], [aria-label],'
+                        + ' [data-bs-title], [placeholder]')].map(e => [e.title, e.getAttribute('aria-label'),
+                        e.getAttribute('data-bs-title'), e.placeholder].join(' ')).join(' ')});
+        });""",
+        SERVED_FONT,
+    )
+    faces = state["faces"] or "not declared"
+    assert state["faces"] == ["loaded"], f"{page}: the served font {SERVED_FONT!r} is {faces}"
+    assert SERVED_FONT in state["family"], f"{page}: the text is set in {state['family']}, not the served font"
+    shown = set(CJK_TEXT.findall(state["text"]))
+    lacking = sorted(shown - _served_font_characters())
+    assert not lacking, f"{page}: the served font lacks {''.join(lacking)} (run python book/cjk_font.py)"
+
+    # the book's title in the sidebar is all Chinese: the browser draws it with the served font only, whatever
+    # fonts this machine has (the font comes first in the CSS, and its glyphs cover every Chinese character shown)
+    browser.execute_cdp_cmd("DOM.enable", {})
+    browser.execute_cdp_cmd("CSS.enable", {})
+    root = browser.execute_cdp_cmd("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+    title = browser.execute_cdp_cmd("DOM.querySelector", {"nodeId": root, "selector": ".navbar-brand .logo__title"})
+    fonts = browser.execute_cdp_cmd("CSS.getPlatformFontsForNode", {"nodeId": title["nodeId"]})["fonts"]
+    browser.execute_cdp_cmd("CSS.disable", {})
+    browser.execute_cdp_cmd("DOM.disable", {})
+    system = [(f["familyName"], f["glyphCount"]) for f in fonts if not f["isCustomFont"]]
+    assert fonts and not system, (
+        f"{page}: the book's title is drawn with this machine's {system}, not (only) the served font"
+    )
+
+
+@functools.cache
+def _served_font_characters() -> set[str]:
+    ttlib = pytest.importorskip("fontTools.ttLib")
+    pytest.importorskip("brotli")
+    with ttlib.TTFont(HTML_DIR / "zh_CN" / SERVED_FONT_FILE) as font:
+        return {chr(c) for c in font.getBestCmap()}
+
+
+def test_the_english_edition_loads_no_chinese_font():
+    page = (HTML_DIR / "book" / "02_lower_bound.html").read_text()
+    assert "chinese-font.css" not in page and not (HTML_DIR / SERVED_FONT_FILE).exists()
 
 
 def test_mathjax_is_served_from_the_site():
