@@ -51,7 +51,8 @@ def sphinx_messages() -> str:
 def source_files() -> list[Path]:
     """The repository's files whose characters the Chinese edition can show."""
     files = sorted((LOCALE / "LC_MESSAGES").rglob("*.po")) + sorted(LOCALE.glob("*.yml"))
-    return files + sorted(EXTENSIONS.glob("*.py"))
+    # editions.py writes the glossary's introduction and the running-time sentences
+    return files + sorted(EXTENSIONS.glob("*.py")) + [EXTENSIONS.parent / "editions.py"]
 
 
 def edition_characters(files: Iterable[Path] | None = None) -> set[str]:
