@@ -310,7 +310,8 @@ WRONG_MULTIPLE = re.compile(
     r"(?:[大多少高低快慢长短宽窄小]出?|增加了?|增大了?|提高了?|降低了?|减少了?|减小了?|缩小了?|扩大了?|放大了?)\s*"
     r"(?:[一二两三四五六七八九十百千万几数]+|[\d.,]+|\{glue(?::\w+)?\}`[^`]*`|\$[^$]+\$|[A-Za-z]\w*)\s*倍"
 )
-TERM_FIELDS = {"zh", "en", "abbreviation", "symbol", "page", "alternatives", "exceptions", "first_use_english"}
+TERM_FIELDS = {"zh", "en", "abbreviation", "symbol", "page", "alternatives", "exceptions"}
+TERM_FIELDS |= {"first_use_english", "glossary"}
 
 
 def wrong_multiples(text: str) -> list[str]:
@@ -347,6 +348,8 @@ def terms_problems(data: object) -> list[str]:
                 problems.append(f"{where}: {field!r} must be a list of non-empty strings")
         if not isinstance(term.get("first_use_english"), bool):
             problems.append(f"{where}: 'first_use_english' must be true or false")
+        if not isinstance(term.get("glossary", True), bool):
+            problems.append(f"{where}: 'glossary' must be true or false (default true)")
         if isinstance(term.get("page"), str) and not _page_exists(term["page"]):
             problems.append(f"{where}: page {term['page']!r} is not a page of the book")
         if term.get("zh") in seen:
@@ -487,41 +490,57 @@ def _page_link(page: str) -> str:
     return f"[{text}]({target})"
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", r"\|")
+def _list_table(header: list[str], rows: list[list[str]], widths: list[int]) -> list[str]:
+    """A MyST ``list-table`` (its columns keep the widths given, where a pipe table squeezes short terms)."""
+    lines = ["```{list-table}", ":header-rows: 1", f":widths: {' '.join(map(str, widths))}", ""]
+    for row in [header, *rows]:
+        lines += [f"* - {row[0]}", *(f"  - {cell}" for cell in row[1:])]
+    return [*lines, "```"]
 
 
 def glossary_markdown(data: dict) -> str:
-    """The glossary page 术语表: every term of ``terms.yml`` and the study note's notation against the book's."""
+    """The glossary page 术语表: every term of ``terms.yml`` in the book's order (by the page that defines it),
+    and the study note's notation against the book's."""
+    order = {page: n for n, page in enumerate(toc_pages())}
+    terms = [t for t in data["terms"] if t.get("glossary", True)]
+    rows = [
+        [
+            term["zh"],
+            term["en"] + (f"（{term['abbreviation']}）" if term.get("abbreviation") else ""),
+            f"${term['symbol']}$" if term.get("symbol") else "",
+            _page_link(term["page"]),
+            "、".join(term.get("alternatives", [])),
+        ]
+        for term in sorted(
+            terms, key=lambda t: order.get(t["page"], len(order))
+        )  # stable: terms.yml's order within a page
+    ]
     lines = [
         "# 术语表",
         "",
-        "本书中文版的每个术语只用一种译法。下表列出各术语的译法、英文原文、书中的符号、给出定义的章节，"
-        "以及读者在别处可能见到的其他译法。标有“✓”的术语，在每一页第一次出现时都在全角括号中附上英文。",
+        "本书中文版的每个术语只用一种译法。下表按给出定义的章节列出各术语的译法、英文原文、书中的符号，"
+        "以及读者在别处可能见到的其他译法。关键术语在每一页第一次出现时，都在全角括号中附上英文。",
         "",
-        "| 术语 | 英文 | 符号 | 定义 | 其他译法 | 首次出现附英文 |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for term in sorted(data["terms"], key=lambda t: (t["page"], t["zh"])):
-        english = term["en"] + (f"（{term['abbreviation']}）" if term.get("abbreviation") else "")
-        symbol = f"${term['symbol']}$" if term.get("symbol") else ""
-        row = [term["zh"], english, symbol, _page_link(term["page"]), "、".join(term.get("alternatives", []))]
-        row.append("✓" if term["first_use_english"] else "")
-        lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
-    lines += [
+        *_list_table(["术语", "英文", "符号", "定义", "其他译法"], rows, [14, 28, 22, 10, 26]),
         "",
         "## 学习笔记的记号与本书的记号",
         "",
         "本书源于一份关于 AEVB 的中文学习笔记。熟悉那份笔记的读者请注意，下表把笔记的记号（以及其中的笔误）"
         "对应到本书的记号；本书的记号见[前言](intro.md)。",
         "",
-        "| 笔记中 | 本书中 | 见 |",
-        "| --- | --- | --- |",
-    ]
-    lines += [
-        f"| {_cell(r['note'])} | {_cell(r['book'])} | {_page_link(r['page'])} |" for r in data.get("study_note", [])
+        *_list_table(
+            ["笔记中", "本书中", "见"],
+            [[r["note"], r["book"], _page_link(r["page"])] for r in data.get("study_note", [])],
+            [35, 53, 12],
+        ),
     ]
     return "\n".join(lines) + "\n"
+
+
+def toc_pages() -> list[str]:
+    """The pages of ``_toc.yml`` in reading order (``book/intro`` first)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [toc["root"], *(c["file"] for part in toc.get("parts", []) for c in part.get("chapters", []))]
 
 
 def chinese_toc() -> dict:
