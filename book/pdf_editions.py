@@ -65,7 +65,7 @@ APT_PACKAGES = (
     "texlive-latex-recommended",
     "texlive-latex-extra",  # Sphinx's fncychap, tabulary, needspace ...; sphinx-jupyterbook-latex's pgfplots
     "texlive-fonts-recommended",
-    "texlive-lang-cjk",  # xeCJK
+    "texlive-lang-chinese",  # xeCJK (texlive-lang-cjk) and the ctex hooks it loads
     "fonts-freefont-otf",  # FreeSerif, FreeSans, FreeMono
     "fonts-lmodern",  # Latin Modern Math, for unicode-math
     "fonts-noto-cjk",  # Noto Serif/Sans CJK SC
@@ -74,13 +74,24 @@ APT_PACKAGES = (
 PROGRAMS = ("make", "latexmk", "xelatex", "kpsewhich", "fc-list", "pdfinfo")
 TEX_FILES = ("ucharclasses.sty", "unicode-math.sty", "fncychap.sty", "pgfplots.sty", "changepage.sty")
 FONTS = ("FreeSerif", "FreeSans", "FreeMono", "Latin Modern Math")
-CJK_TEX_FILES = ("xeCJK.sty",)  # the Chinese edition's, in addition
+CJK_TEX_FILES = ("xeCJK.sty", "ctexhook.sty")  # the Chinese edition's, in addition
 CJK_FONT_FAMILIES = ("Noto Serif CJK SC", "Noto Sans CJK SC", "Noto Sans Mono CJK SC")
 
-CJK_FONTS = r"""
-\setCJKmainfont{Noto Serif CJK SC}[BoldFont = Noto Sans CJK SC Bold]
+# the Chinese edition's preamble: its fonts, and Chinese names where LaTeX writes "Contents", "Part", "Chapter"
+# ("第 1 章") and "Appendix"; babel (English) sets those names at \begin{document}, hence \AtBeginDocument
+CJK_PREAMBLE = r"""
+\setCJKmainfont{Noto Serif CJK SC}[BoldFont = Noto Serif CJK SC Bold]
 \setCJKsansfont{Noto Sans CJK SC}[BoldFont = Noto Sans CJK SC Bold]
 \setCJKmonofont{Noto Sans Mono CJK SC}
+\makeatletter
+\def\@chappos{章}
+\g@addto@macro\appendix{\gdef\@chappos{}}
+\let\vaebook@chapternumber\CNoV
+\renewcommand{\CNoV}[1]{\vaebook@chapternumber#1\ifx\@chappos\@empty\else\space\@chappos\fi}
+\AtBeginDocument{%
+  \renewcommand{\contentsname}{目录}\renewcommand{\partname}{}%
+  \renewcommand{\chaptername}{第}\renewcommand{\appendixname}{附录}}
+\makeatother
 """
 BBM_STY = "\\ProvidesPackage{bbm}\n\\providecommand{\\mathbbm}[1]{\\mathbb{#1}}\n"
 
@@ -108,19 +119,25 @@ def included_images(tex: str) -> list[str]:
     return [name + ext for name, ext in INCLUDED_IMAGE.findall(tex)]
 
 
-def mark_appendix(tex: str, caption: str) -> str:
-    """``tex`` with ``\\appendix`` before the part titled ``caption``: its chapters become lettered appendices."""
-    part = "\\part{" + caption + "}"
-    if tex.count(part) != 1:
-        raise ValueError(f"expected one \\part{{{caption}}} in the LaTeX source, found {tex.count(part)}")
-    return tex.replace(part, "\\appendix\n" + part)
+def mark_appendix(tex: str, parts: int, appendix: int) -> str:
+    """``tex`` with ``\\appendix`` before its part number ``appendix`` (counted from 0): that part's chapters
+    become lettered appendices. ``parts`` is how many parts the table of contents has; the source must have
+    as many ``\\part{`` (their titles are translated in the Chinese edition, so they are counted, not read)."""
+    starts = [m.start() for m in re.finditer(r"^\\part\{", tex, re.MULTILINE)]
+    if len(starts) != parts or not 0 <= appendix < parts:
+        raise ValueError(
+            f"expected {parts} \\part{{...}} in the LaTeX source, one per part of _toc.yml, and the appendix's"
+            f" index below that; found {len(starts)} parts for appendix index {appendix}"
+        )
+    at = starts[appendix]
+    return tex[:at] + "\\appendix\n" + tex[at:]
 
 
-def appendix_caption(toc: dict) -> str | None:
-    """The caption of the last part of a jupyter-book ``_toc.yml`` if its chapters are not numbered."""
+def appendix_part(toc: dict) -> int | None:
+    """The index of the last part of a jupyter-book ``_toc.yml`` if its chapters are not numbered, else None."""
     parts = toc.get("parts") or []
     if parts and not parts[-1].get("numbered", False):
-        return parts[-1].get("caption")
+        return len(parts) - 1
     return None
 
 
@@ -209,7 +226,7 @@ def latex_source(edition: str) -> Path:
         config = editions.chinese_config(locale_dirs)
         config.setdefault("latex", {}).setdefault("latex_documents", {})["targetname"] = f"{pdf_name(edition)}.tex"
         elements = config["sphinx"]["config"].setdefault("latex_elements", {})
-        elements["preamble"] = elements.get("preamble", "") + CJK_FONTS
+        elements["preamble"] = elements.get("preamble", "") + CJK_PREAMBLE
         work = OUT / edition
         work.mkdir(parents=True, exist_ok=True)
         (work / "_config.yml").write_text(yaml.safe_dump(config, allow_unicode=True))
@@ -225,9 +242,10 @@ def typeset(source: Path, name: str) -> Path:
     """Run XeLaTeX (through the Makefile Sphinx writes) on ``source/name.tex``; returns the PDF in ``OUT``."""
     tex_path = source / f"{name}.tex"
     tex = tex_path.read_text()
-    caption = appendix_caption(yaml.safe_load((ROOT / "_toc.yml").read_text()))
-    if caption is not None:
-        tex = mark_appendix(tex, caption)
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    appendix = appendix_part(toc)
+    if appendix is not None:
+        tex = mark_appendix(tex, len(toc["parts"]), appendix)
         tex_path.write_text(tex)
     (source / "bbm.sty").write_text(BBM_STY)
     absent = [image for image in included_images(tex) if not (source / image).exists()]
