@@ -26,11 +26,11 @@ Two details of jupyter-book's LaTeX output are handled here:
 - sphinx-jupyterbook-latex's document class loads the ``bbm`` package for shorthands (``\\RR``, ``\\NN``
   ...) the book never uses; Debian ships ``bbm`` only in the 1.4 GB ``texlive-fonts-extra``, so the build
   gives the class a two-line ``bbm.sty`` that defines ``\\mathbbm`` as ``\\mathbb``.
-- The chapters' file names start with a digit (``book/01_autoencoders_to_vaes.ipynb``), which broke
-  jupyter-book's PDF builds that named notebook outputs after the notebook (jupyter-book issue #1318:
-  the figures were not found). myst-nb names every output image by the hash of its content, so no name
-  that LaTeX reads starts with the page's name; :func:`typeset` checks that every image the LaTeX
-  source includes is there, so a regression fails the build instead of leaving a figure out.
+- The chapters' file names start with a digit (``book/01_autoencoders_to_vaes.ipynb``). jupyter-book issue
+  #1318 reports a PDF build that could not find such a notebook's outputs, when the images were named after
+  the notebook. myst-nb 1.x names every output image by a hash of its content instead, and the LaTeX labels
+  of such pages are ``\\detokenize``d, so the names do no harm; :func:`typeset` checks that every image the
+  LaTeX source includes is beside it, so that a figure cannot go missing from the PDF unnoticed.
 
 The part of ``_toc.yml`` whose chapters are not numbered (the appendix) follows ``\\appendix`` in the PDF,
 so its chapters are lettered (A, B, ...) and the numbered chapters keep the numbers they have in HTML.
@@ -177,14 +177,15 @@ def ensure_requirements(editions: tuple[str, ...] = EDITIONS) -> None:
     missing = missing_requirements(editions)
     if not missing:
         return
-    print(f"missing {', '.join(missing)}: installing {' '.join(APT_PACKAGES)}", flush=True)
     root = os.geteuid() == 0
     sudo = not root and shutil.which("sudo") is not None and subprocess.run(["sudo", "-n", "true"]).returncode == 0
     if not (root or sudo) or shutil.which("apt-get") is None:
         raise RuntimeError(
             f"the PDF build needs {', '.join(missing)}; install them with\n"
-            f"    {' '.join(apt_command(sudo=True))}\n(or your system's equivalent of these packages) and run again"
+            f"    sudo apt-get update && {' '.join(apt_command(sudo=True))}\n"
+            "(or your system's equivalent of these packages) and run again"
         )
+    print(f"missing {', '.join(missing)}: installing {' '.join(APT_PACKAGES)}", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     start = time.monotonic()
     prefix = [] if root else ["sudo"]
