@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import functools
 import importlib.util
 import json
@@ -41,7 +42,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import yaml
@@ -591,6 +592,21 @@ def compile_catalogs(pages: Iterable[str], out: Path, catalogs: Path = CATALOGS)
             write_mo(f, catalog, use_fuzzy=False)
 
 
+@contextlib.contextmanager
+def chinese_pages(out: Path) -> Iterator[Path]:
+    """While a Chinese edition builds (HTML or PDF): its table of contents, written into ``out`` (the English
+    one plus the glossary), and the glossary page, a source page only meanwhile. Yields the table's path."""
+    out.mkdir(parents=True, exist_ok=True)
+    toc = out / "_toc.yml"
+    toc.write_text(yaml.safe_dump(chinese_toc(), allow_unicode=True, sort_keys=False))
+    glossary = ROOT / f"{GLOSSARY}.md"
+    glossary.write_text(glossary_markdown(load_terms()))
+    try:
+        yield toc
+    finally:
+        glossary.unlink()
+
+
 def build(options: list[str]) -> None:
     """The English edition into ``_build/html``, then the Chinese one into ``_build/html/zh_CN``."""
     subprocess.run([_jupyter_book(), "build", str(ROOT), *options], check=True)
@@ -602,17 +618,10 @@ def build(options: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     config = out / "_config.yml"
     config.write_text(yaml.safe_dump(chinese_config(locale_dirs), allow_unicode=True))
-    toc = out / "_toc.yml"  # the English table of contents plus the glossary
-    toc.write_text(yaml.safe_dump(chinese_toc(), allow_unicode=True, sort_keys=False))
-    glossary = ROOT / f"{GLOSSARY}.md"  # a source page only while the Chinese edition builds
-    glossary.write_text(glossary_markdown(load_terms()))
-    # --all: Sphinx does not notice that a page's translations changed when its English did not
-    command = [_jupyter_book(), "build", str(ROOT), "--config", str(config), "--toc", str(toc)]
-    command += ["--path-output", str(out), "--all"]
-    try:
-        subprocess.run(command + options, check=True)
-    finally:
-        glossary.unlink()
+    with chinese_pages(out) as toc:
+        # --all: Sphinx does not notice that a page's translations changed when its English did not
+        command = [_jupyter_book(), "build", str(ROOT), "--config", str(config), "--toc", str(toc)]
+        subprocess.run(command + ["--path-output", str(out), "--all", *options], check=True)
     site = BUILD / "html" / LOCALE
     shutil.rmtree(site, ignore_errors=True)
     shutil.copytree(out / "_build" / "html", site)

@@ -231,9 +231,13 @@ def latex_source(edition: str) -> Path:
         work = OUT / edition
         work.mkdir(parents=True, exist_ok=True)
         (work / "_config.yml").write_text(yaml.safe_dump(config, allow_unicode=True))
-        # --all: Sphinx does not notice that a page's translations changed when its English did not
-        command += ["--config", str(work / "_config.yml"), "--path-output", str(work), "--all"]
         out = work / "_build" / "latex"
+        shutil.rmtree(out, ignore_errors=True)
+        with editions.chinese_pages(work) as toc:  # the glossary too, as in the HTML edition
+            # --all: Sphinx does not notice that a page's translations changed when its English did not
+            command += ["--config", str(work / "_config.yml"), "--toc", str(toc), "--path-output", str(work), "--all"]
+            subprocess.run(command, check=True)
+        return out
     shutil.rmtree(out, ignore_errors=True)
     subprocess.run(command, check=True)
     return out

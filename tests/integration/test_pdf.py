@@ -134,6 +134,14 @@ def test_the_table_of_contents_lists_every_chapter(edition):
     assert not missing, f"the table of contents lacks {missing}"
 
 
+def test_the_chinese_pdf_has_the_glossary_and_a_chinese_author_line():
+    text = _run("pdftotext", "-enc", "UTF-8", str(_pdf("zh_CN")), "-")
+    assert "术语表" in text and _squeeze("学习笔记的记号与本书的记号") in _squeeze(text)
+    title_page = _run("pdftotext", "-enc", "UTF-8", "-f", "1", "-l", "1", str(_pdf("zh_CN")), "-")
+    assert "vae-book 作者团队" in title_page, title_page
+    assert "authors" not in title_page
+
+
 def test_the_figures_are_embedded(edition):
     rows = _run("pdfimages", "-list", str(_pdf(edition))).splitlines()[2:]
     images = [row for row in rows if row.split()[2] == "image"]  # not their soft masks
