@@ -200,6 +200,7 @@ def test_train_for_frees_what_finished_epochs_leave_in_reference_cycles(tmp_path
     monkeypatch.setattr(experiments, "RELEASE_EVERY", 3)
     tracked = {}  # objects Python's collector tracks, after each epoch (before train_for's own collection)
     model = experiments.reference_model()  # kept: the model's own cycles are not what is measured
+    gc.collect()  # what earlier tests in this process left is not counted (it would be freed mid-way)
     gc.disable()  # only train_for's own collections may free them
     try:
         experiments.train_for(
