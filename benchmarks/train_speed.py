@@ -140,9 +140,9 @@ class PlainTFVAE(tf.Module):
     :math:`\log p(x|z)` the negated sigmoid cross-entropy of the decoder's logits.
     """
 
-    def __init__(self, hidden: int = 500, latent: int = 20, learning_rate: float = 1e-3):
+    def __init__(self, hidden: int = 500, latent: int = 20, learning_rate: float = 1e-3, seed: int = 0):
         super().__init__()
-        init = keras.initializers.GlorotUniform(seed=0)
+        init = keras.initializers.GlorotUniform(seed=seed)
 
         def dense(n_in, n_out):
             return tf.Variable(init((n_in, n_out))), tf.Variable(tf.zeros(n_out))
