@@ -133,10 +133,10 @@ def test_cli_run_killed_mid_way_resumes_from_its_checkpoint(tmp_path):
 
 
 def test_cli_errors_are_clear(tmp_path):
-    out, err = cli("evaluate", str(tmp_path / "none")).communicate(timeout=120)
-    assert "model.keras not found" in err
-    out, err = cli("train", str(tmp_path), "--batch-size", "0").communicate(timeout=120)
-    assert "expected an integer >= 1" in err
+    evaluate = cli("evaluate", str(tmp_path / "none"))  # both processes at once: each spends its time starting
+    train = cli("train", str(tmp_path), "--batch-size", "0")
+    assert "model.keras not found" in evaluate.communicate(timeout=120)[1]
+    assert "expected an integer >= 1" in train.communicate(timeout=120)[1]
 
 
 @pytest.mark.slow
