@@ -27,10 +27,7 @@ for this CPU's kind; ``--tiny`` is a smoke run of seconds. Timings are comparabl
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,11 +37,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from train_speed import KIND_NAMES, PlainTFVAE, hardware  # noqa: E402
+from train_speed import KIND_NAMES, PlainTFVAE, hardware, write_record  # noqa: E402
 
 import vaelib  # noqa: E402
-from vaelib._files import write_text_atomically  # noqa: E402
-from vaelib._scripts import versions  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "time_to_elbo"
 OPTIONS = ("batch_size", "learning_rate", "output_bias", "jit_compile")
@@ -294,22 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     out = RESULTS / f"{machine['kind']}.json" if args.save else args.out
     if out:
-        record = {
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "date": time.strftime("%Y-%m-%d", time.gmtime()),
-            "versions": versions(),
-            "hardware": machine,
-            "target": args.target,
-            "max_epochs": args.max_epochs,
-            "test_images": len(x_test),
-            "wall_seconds": time.perf_counter() - started,
-            "results": results,
-            "peak_rss_mb_of_this_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        }
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomically(out, json.dumps(record, indent=2) + "\n")
-        print(f"written to {out}")
-        print(markdown_table(record))
+        settings = {"target": args.target, "max_epochs": args.max_epochs, "test_images": len(x_test)}
+        write_record(out, machine, started, results, markdown_table, **settings)
     return 0
 
 

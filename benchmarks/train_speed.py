@@ -51,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -827,20 +828,27 @@ def main(argv: list[str] | None = None) -> int:
             print(summary(results[-1]), flush=True)
     out = RESULTS / f"{machine['kind']}.json" if args.save else args.out
     if out:
-        record = {
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "date": time.strftime("%Y-%m-%d", time.gmtime()),
-            "versions": versions(),
-            "hardware": machine,
-            "wall_seconds": time.perf_counter() - started,
-            "results": results,
-            "peak_rss_mb_of_this_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        }
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomically(out, json.dumps(record, indent=2) + "\n")
-        print(f"written to {out}")
-        print(markdown_table(record))
+        write_record(out, machine, started, results, markdown_table)
     return 0
+
+
+def write_record(out: Path, machine: dict, started: float, results: list, table: Callable, **settings) -> None:
+    """Keep a benchmark's record as JSON at ``out`` (command, date, versions, hardware, its ``settings``, the
+    wall time since ``started``, the results, peak memory) and print it as ``table`` renders it."""
+    record = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "versions": versions(),
+        "hardware": machine,
+        **settings,
+        "wall_seconds": time.perf_counter() - started,
+        "results": results,
+        "peak_rss_mb_of_this_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomically(out, json.dumps(record, indent=2) + "\n")
+    print(f"written to {out}")
+    print(table(record))
 
 
 if __name__ == "__main__":
