@@ -48,7 +48,7 @@ from pathlib import Path
 import yaml
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po, write_po
+from babel.messages.pofile import read_po, unescape, write_po
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALE = "zh_CN"
@@ -166,12 +166,30 @@ def catalog_path(page: str, catalogs: Path = CATALOGS) -> Path:
     return catalogs / f"{page}.po"
 
 
+def _previous_english(comments: list[str]) -> str | None:
+    """A fuzzy message's previous English, from the ``#|`` lines babel read back as comments.
+
+    babel writes a long previous ``msgid`` over several ``#|`` lines without quoting each, and reads such
+    lines back as translator comments (``"| msgid ..."``, ``"| ..."``); joined, they are the quoted string.
+    """
+    lines = [c[1:].strip() for c in comments if c.startswith("|")]
+    text = " ".join(lines).removeprefix("msgid").strip()
+    return unescape(text) if len(text) >= 2 and text[0] == text[-1] == '"' else None
+
+
 def read_catalog(page: str, catalogs: Path = CATALOGS) -> Catalog | None:
     path = catalog_path(page, catalogs)
     if not path.exists():
         return None
     with path.open("rb") as f:
-        return read_po(f, locale=LOCALE)
+        catalog = read_po(f, locale=LOCALE)
+    for message in catalog:
+        if message.id and message.user_comments:
+            previous = _previous_english(message.user_comments)
+            if previous and "fuzzy" in message.flags and not message.previous_id:
+                message.previous_id = [previous]
+            message.user_comments = []  # the catalogs hold no translator comments: these were #| lines
+    return catalog
 
 
 def write_catalog(page: str, catalog: Catalog, catalogs: Path = CATALOGS) -> None:
@@ -179,6 +197,8 @@ def write_catalog(page: str, catalog: Catalog, catalogs: Path = CATALOGS) -> Non
     path.parent.mkdir(parents=True, exist_ok=True)
     for message in catalog:  # babel guesses Python format strings; these are prose, whatever their braces
         message.flags -= {"python-format", "python-brace-format"}
+        if "fuzzy" not in message.flags:  # translated again: the previous English has served
+            message.previous_id = []
     with path.open("wb") as f:
         write_po(f, catalog, width=0, omit_header=True, ignore_obsolete=True, include_previous=True)
 

@@ -253,3 +253,23 @@ def test_the_glossary_links_every_term_to_its_page_and_joins_only_the_chinese_ap
     assert files.index(editions.GLOSSARY) == files.index("book/api") - 1
     english = editions.yaml.safe_load((ROOT / "_toc.yml").read_text())
     assert editions.GLOSSARY not in str(english)
+
+
+def test_a_long_previous_english_survives_reading_and_writing_and_leaves_no_comments(tmp_path):
+    long = "The bound is tight at the posterior, and this paragraph is long enough to take two lines of a file."
+    catalog = Catalog(locale=editions.LOCALE)
+    catalog.add(long + " New.", string="界是紧的。", flags={"fuzzy"}, previous_id=long)
+    for _ in range(3):  # update and translation scripts read and write a catalog many times
+        editions.write_catalog("page", catalog, tmp_path)
+        catalog = editions.read_catalog("page", tmp_path)
+    message = catalog[long + " New."]
+    assert message.previous_id == [long] and message.user_comments == [] and "fuzzy" in message.flags
+    message.flags.discard("fuzzy")  # translated again
+    editions.write_catalog("page", catalog, tmp_path)
+    assert "#" not in editions.catalog_path("page", tmp_path).read_text()
+
+
+def test_no_page_catalog_holds_comments():
+    for path in sorted((editions.CATALOGS / "book").glob("*.po")):
+        comments = [line for line in path.read_text().splitlines() if line.startswith("#")]
+        assert not comments, f"{path}: {comments[:3]}"
