@@ -21,12 +21,13 @@ Display equations are not messages (``book/_ext/editions.py``): they are the sam
 The API page stays in English. Figures keep their English labels: both editions show the same
 executed outputs.
 
-``build`` runs ``jupyter-book build .`` with the options given (``-n -W --keep-going`` in CI), then
-builds the Chinese edition from a configuration generated from ``_config.yml`` (``--config`` replaces
-the configuration, so it must be complete) with ``language: zh_CN``. Its notebooks come from the
-English build's cache, so nothing is executed twice. The translations are compiled for the build with
-one change: a glued number ``{glue:text}`key``` in a translation becomes ``{glue:text}`page.ipynb::key```,
-because Sphinx parses each translated message as a document of its own, which has no glue data.
+``build`` runs ``jupyter-book build .`` with the options given (``-n -W --keep-going`` in CI) and, at
+the same time in a second process, builds the Chinese edition from a configuration generated from
+``_config.yml`` (``--config`` replaces the configuration, so it must be complete) with ``language: zh_CN``.
+Its notebooks come from the English build's cache, so nothing is executed twice. The translations are
+compiled for the build with one change: a glued number ``{glue:text}`key``` in a translation becomes
+``{glue:text}`page.ipynb::key```, because Sphinx parses each translated message as a document of its own,
+which has no glue data.
 """
 
 from __future__ import annotations
@@ -628,8 +629,9 @@ def chinese_pages(out: Path) -> Iterator[Path]:
 
 
 def build(options: list[str]) -> None:
-    """The English edition into ``_build/html``, then the Chinese one into ``_build/html/zh_CN``."""
-    subprocess.run([_jupyter_book(), "build", str(ROOT), *options], check=True)
+    """Both editions at once, one process each: the English into ``_build/html``, the Chinese into
+    ``_build/zh_CN``, then copied to ``_build/html/zh_CN``. Each build's log is printed when it ends."""
+    _execute_notebooks().exit_on_sigterm()  # a SIGTERM stops both builds
     pages = [p.relative_to(CATALOGS).with_suffix("").as_posix() for p in sorted(CATALOGS.rglob("*.po"))]
     locale_dirs = BUILD / "locales"
     shutil.rmtree(locale_dirs, ignore_errors=True)
@@ -638,14 +640,46 @@ def build(options: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     config = out / "_config.yml"
     config.write_text(yaml.safe_dump(chinese_config(locale_dirs), allow_unicode=True))
-    with chinese_pages(out) as toc:
+    with chinese_pages(out) as toc:  # the English build leaves the glossary out: only_build_toc_files
         # --all: Sphinx does not notice that a page's translations changed when its English did not
-        command = [_jupyter_book(), "build", str(ROOT), "--config", str(config), "--toc", str(toc)]
-        subprocess.run(command + ["--path-output", str(out), "--all", *options], check=True)
+        chinese = [_jupyter_book(), "build", str(ROOT), "--config", str(config), "--toc", str(toc)]
+        commands = {
+            "English": [_jupyter_book(), "build", str(ROOT), *options],
+            "Chinese": chinese + ["--path-output", str(out), "--all", *options],
+        }
+        failed = run_at_once(commands, out)
+    if failed:
+        sys.exit(f"the {' and the '.join(failed)} edition failed: see its log above")
     site = BUILD / "html" / LOCALE
     shutil.rmtree(site, ignore_errors=True)
     shutil.copytree(out / "_build" / "html", site)
+    print(f"English edition: {(BUILD / 'html').relative_to(ROOT)}/index.html")
     print(f"Chinese edition: {site.relative_to(ROOT)}/index.html")
+
+
+def run_at_once(commands: dict[str, list[str]], logs: Path) -> list[str]:
+    """Run the commands side by side, each writing to ``logs/<name>.log``; print each log in order as it
+    ends; return the names of those that failed. Stopped (Ctrl-C, SIGTERM), it stops them all."""
+    print(f"building {' and '.join(commands)} at once (logs: {logs.relative_to(ROOT)}/*.log)", flush=True)
+    running = {}
+    try:
+        for name, command in commands.items():
+            log = (logs / f"{name}.log").open("w")
+            running[name] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), log)
+        failed = []
+        for name, (process, log) in running.items():
+            code = process.wait()
+            log.close()
+            print(f"----- {name} edition (exit code {code})", (logs / f"{name}.log").read_text(), sep="\n", flush=True)
+            if code:
+                failed.append(name)
+        return failed
+    finally:
+        for process, log in running.values():
+            if process.poll() is None:
+                process.terminate()
+                process.wait()
+            log.close()
 
 
 def main() -> None:

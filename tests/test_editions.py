@@ -2,6 +2,7 @@
 
 import gettext
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -273,3 +274,18 @@ def test_no_page_catalog_holds_comments():
     for path in sorted((editions.CATALOGS / "book").glob("*.po")):
         comments = [line for line in path.read_text().splitlines() if line.startswith("#")]
         assert not comments, f"{path}: {comments[:3]}"
+
+
+def test_the_editions_build_side_by_side_and_a_failure_is_named(tmp_path, capsys):
+    # each command waits for the other's file: they can only both finish if they run at the same time
+    wait_for = "import pathlib, sys, time; pathlib.Path(sys.argv[1]).touch(); t = time.time() + 60\n"
+    wait_for += "while not pathlib.Path(sys.argv[2]).exists() and time.time() < t: time.sleep(0.01)\n"
+    wait_for += "print('saw', sys.argv[2]); sys.exit(pathlib.Path(sys.argv[1]).name == 'b')"
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    commands = {"First": [sys.executable, "-c", wait_for, a, b], "Second": [sys.executable, "-c", wait_for, b, a]}
+    logs = editions.ROOT / "_build" / "test-editions-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    assert editions.run_at_once(commands, logs) == ["Second"]
+    printed = capsys.readouterr().out
+    assert printed.index("First edition (exit code 0)") < printed.index("Second edition (exit code 1)")
+    assert f"saw {b}" in printed and f"saw {a}" in printed
