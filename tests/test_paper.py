@@ -53,6 +53,7 @@ def test_burda_schedule_against_its_definition():
         experiments.burda_learning_rate(-1)
 
 
+@pytest.mark.slow  # two XLA compilations of the paper's model: about 20 s on a busy worker
 def test_the_step_size_choice_takes_the_best_training_bound_of_each_candidate(mnist):
     # the paper's rule: the Adagrad step size whose model has the best training bound after the first
     # samples; a step size of 1e-6 barely moves the weights from their initialisation in 20 steps, 0.02 (the
