@@ -660,7 +660,7 @@ def build(options: list[str]) -> None:
 def run_at_once(commands: dict[str, list[str]], logs: Path) -> list[str]:
     """Run the commands side by side, each writing to ``logs/<name>.log``; print each log in order as it
     ends; return the names of those that failed. Stopped (Ctrl-C, SIGTERM), it stops them all."""
-    print(f"building {' and '.join(commands)} at once (logs: {logs.relative_to(ROOT)}/*.log)", flush=True)
+    print(f"building {' and '.join(commands)} at once (logs: {logs}/*.log)", flush=True)
     running = {}
     try:
         for name, command in commands.items():

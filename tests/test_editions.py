@@ -283,9 +283,7 @@ def test_the_editions_build_side_by_side_and_a_failure_is_named(tmp_path, capsys
     wait_for += "print('saw', sys.argv[2]); sys.exit(pathlib.Path(sys.argv[1]).name == 'b')"
     a, b = str(tmp_path / "a"), str(tmp_path / "b")
     commands = {"First": [sys.executable, "-c", wait_for, a, b], "Second": [sys.executable, "-c", wait_for, b, a]}
-    logs = editions.ROOT / "_build" / "test-editions-logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    assert editions.run_at_once(commands, logs) == ["Second"]
+    assert editions.run_at_once(commands, tmp_path) == ["Second"]
     printed = capsys.readouterr().out
     assert printed.index("First edition (exit code 0)") < printed.index("Second edition (exit code 1)")
     assert f"saw {b}" in printed and f"saw {a}" in printed
