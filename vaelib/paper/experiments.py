@@ -625,7 +625,7 @@ def beta_sweep(
         if not path.exists():
             keras.utils.set_random_seed(seed)
             model = VAE.mlp(latent_dim=latent_dim)
-            model.compile(optimizer=keras.optimizers.Adam(1e-3), objective=ELBO(beta=beta), jit_compile=True)
+            model.compile(optimizer=keras.optimizers.Adam(1e-3), objective=ELBO(beta=beta))  # XLA if it pays
             start = time.perf_counter()
             train(model, x_train, epochs, run_dir / f"beta{beta:g}", verbose=0, seed=seed)  # resumable
             seconds = time.perf_counter() - start
