@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import vaelib
-from vaelib.cli import build_parser
+from vaelib.cli import build_parser, main
 from vaelib.training import load_checkpoint, read_state
 
 
@@ -132,18 +132,18 @@ def test_cli_run_killed_mid_way_resumes_from_its_checkpoint(tmp_path):
     assert proc.returncode == 2 and "other settings" in err and "options.latent_dim" in err
 
 
-def test_cli_errors_are_clear_and_a_folder_that_is_not_a_run_is_left_alone(tmp_path):
+def test_cli_errors_are_clear_and_a_folder_that_is_not_a_run_is_left_alone(tmp_path, capsys):
+    """``main``, what ``python -m vaelib`` runs, called in this process (a process's exit status: the next test)."""
     thesis = tmp_path / "thesis"
     thesis.mkdir()
     (thesis / "notes.txt").write_text("my thesis")
-    # the three processes at once: each spends most of its time starting (importing TensorFlow)
-    evaluate = cli("evaluate", str(tmp_path / "none"))
-    train = cli("train", str(tmp_path / "run"), "--batch-size", "0")
-    not_a_run = cli("train", str(thesis), "--epochs", "1", *TRAIN)
-    assert "model.keras not found" in evaluate.communicate(timeout=120)[1]
-    assert "expected an integer >= 1" in train.communicate(timeout=120)[1]
-    err = not_a_run.communicate(timeout=120)[1]
-    assert not_a_run.returncode == 2 and "not empty and holds no config.json" in err
+    assert main(["evaluate", str(tmp_path / "none")]) == 2
+    assert "model.keras not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:  # argparse's refusal of a bad option
+        main(["train", str(tmp_path / "run"), "--batch-size", "0"])
+    assert stopped.value.code == 2 and "expected an integer >= 1" in capsys.readouterr().err
+    assert main(["train", str(thesis), "--epochs", "1", *TRAIN]) == 2
+    assert "not empty and holds no config.json" in capsys.readouterr().err
     assert sorted(p.name for p in thesis.iterdir()) == ["notes.txt"]
 
 
