@@ -186,3 +186,47 @@ def test_xla_is_on_where_it_pays(monkeypatch, binary_batch):
     assert model.jit_compile is False
     with pytest.raises(ValueError, match="jit_compile"):
         model.compile(jit_compile="sometimes")
+
+
+def test_compile_without_an_optimizer_takes_adam_at_3e_3_with_a_moving_average_of_the_weights(tmp_path):
+    model = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
+    model.compile()
+    optimizer = model.optimizer
+    assert isinstance(optimizer, vaelib.AveragedAdam) and isinstance(optimizer, keras.optimizers.Adam)
+    assert float(optimizer.learning_rate) == pytest.approx(3e-3) and optimizer.ema_momentum == pytest.approx(0.99)
+    other = vaelib.VAE.mlp(latent_dim=2, hidden_units=(8,))
+    other.compile()
+    assert other.optimizer is not optimizer  # each model its own optimizer and its own average
+    model.fit(np.zeros((4, 28, 28), np.float32), epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert type(loaded.optimizer) is vaelib.AveragedAdam and loaded.optimizer.get_config() == optimizer.get_config()
+    model.compile(optimizer="adam")
+    assert not model.optimizer.use_ema and float(model.optimizer.learning_rate) == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("momentum", [0.99, 0.2])
+def test_fit_with_averaged_adam_leaves_the_moving_average_of_the_trained_weights(momentum):
+    r"""The average :math:`\bar w_t = m_t \bar w_{t-1} + (1 - m_t) w_t`, :math:`m_t = \min(\beta, (t-1)/(t+9))`, of
+    the weights that Adam at 3e-3 without the average takes step by step, on the same minibatches with the
+    same noise (with :math:`\beta = 0.2` the minimum switches to :math:`\beta` from step 4)."""
+    x = vaelib.fixed_binarize(np.random.default_rng(0).random((120, 6, 6)).astype(np.float32))
+
+    def model(optimizer):
+        keras.utils.set_random_seed(0)
+        built = vaelib.VAE.mlp(data_shape=(6, 6), latent_dim=2, hidden_units=(8,))
+        built.compile(optimizer=optimizer, seed=0)
+        return built
+
+    averaged, plain = model(vaelib.AveragedAdam(3e-3, ema_momentum=momentum)), model(keras.optimizers.Adam(3e-3))
+    average = None
+    for t in range(1, 7):  # one step per fit: the weights after every step
+        plain.fit(x[20 * (t - 1) : 20 * t], batch_size=20, epochs=1, verbose=0, shuffle=False)
+        weights = [w.numpy() for w in plain.trainable_weights]
+        m = min(momentum, (t - 1) / (t + 9))
+        average = weights if t == 1 else [m * a + (1 - m) * w for a, w in zip(average, weights)]
+    averaged.fit(x, batch_size=20, epochs=1, verbose=0, shuffle=False)  # the six steps in one call
+    got = [w.numpy() for w in averaged.trainable_weights]
+    for g, a in zip(got, average, strict=True):
+        np.testing.assert_allclose(g, a, rtol=1e-5, atol=1e-6)
+    assert max(np.abs(g - w).max() for g, w in zip(got, weights)) > 1e-4  # the average, not the last step

@@ -112,3 +112,25 @@ def test_a_dataset_is_checked_by_its_first_batch(binary_batch):
         model.fit(tf.data.Dataset.from_tensor_slices(binary_batch * 255).batch(4), epochs=1, verbose=0)
     with pytest.raises(ValueError, match="empty"):
         model.fit(tf.data.Dataset.from_tensor_slices(binary_batch).take(0).batch(4), epochs=1, verbose=0)
+
+
+def test_a_run_with_compiles_default_optimizer_resumes_as_the_uninterrupted_run(tmp_path):
+    """The default keeps a moving average of the weights: its checkpoints hold it, and the run ends on it."""
+    x = (_images(60, seed=4) > 0.5).astype(np.float32)
+
+    def model():
+        keras.utils.set_random_seed(0)
+        built = vaelib.VAE.mlp(data_shape=(4, 4), latent_dim=2, hidden_units=(8,))
+        built.compile()
+        return built
+
+    whole_model, cut_model = model(), model()
+    vaelib.train(whole_model, x, 4, tmp_path / "whole", verbose=0, batch_size=25, binarize=None, seed=2)
+    vaelib.train(model(), x, 2, tmp_path / "cut", verbose=0, batch_size=25, binarize=None, seed=2)
+    vaelib.train(cut_model, x, 4, tmp_path / "cut", verbose=0, batch_size=25, binarize=None, seed=2)
+    assert cut_model.optimizer.use_ema and int(cut_model.optimizer.iterations) == 4 * 3
+    for got, want in zip(cut_model.get_weights(), whole_model.get_weights(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    averages = [v.numpy() for v in whole_model.optimizer._model_variables_moving_average]
+    for average, weight in zip(averages, whole_model.trainable_weights, strict=True):
+        np.testing.assert_array_equal(average, weight.numpy())  # the run ends on the average

@@ -9,6 +9,7 @@ Where each idea of the book lives:
 * :mod:`vaelib.model` — the VAE, a Keras 3 model composing an encoder, a decoder, a likelihood and a prior;
 * :mod:`vaelib.likelihoods` — :math:`p(x|z)`: Bernoulli, continuous Bernoulli, Gaussian;
 * :mod:`vaelib.objectives` — what training maximises: the ELBO, the IWAE bound;
+* :mod:`vaelib.optimizers` — the default optimizer: Adam with a moving average of the weights;
 * :mod:`vaelib.networks` — the paper's MLPs and a small conv network, for :meth:`VAE.mlp` and :meth:`VAE.conv`;
 * :mod:`vaelib.bound` — the lower bound :math:`\\mathcal{L}_B`, its minibatch estimator, the IWAE bound;
 * :mod:`vaelib.kl` — the KL term in closed form and by Monte Carlo;
@@ -57,6 +58,7 @@ from vaelib.linear_gaussian import LinearGaussianModel, ProbabilisticPCA, best_d
 from vaelib.model import VAE, EncoderDecoder
 from vaelib.notebook import full_build_text, glue, show_source
 from vaelib.objectives import ELBO, IWAE
+from vaelib.optimizers import AveragedAdam
 from vaelib.quick import quick_mode
 from vaelib.training import train
 
@@ -68,6 +70,7 @@ __all__ = [
     "objectives",
     "ELBO",
     "IWAE",
+    "AveragedAdam",
     "elbo",
     "elbo_terms",
     "minibatch_elbo",
@@ -99,4 +102,4 @@ __all__ = [
     "show_source",
 ]
 
-__version__ = "0.10.0"
+__version__ = "0.11.0"

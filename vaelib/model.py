@@ -38,16 +38,26 @@ from vaelib.compiled_loop import compiled_train_function, runs_compiled_loop
 from vaelib.distributions import deserialize_distribution, serialize_distribution
 from vaelib.kl import standard_normal
 from vaelib.networks import has_convolutions
+from vaelib.optimizers import AveragedAdam
 
 tfd = tfp.distributions
 
-__all__ = ["VAE", "EncoderDecoder", "weight_penalty", "XLA_MIN_STEPS"]
+__all__ = ["VAE", "EncoderDecoder", "default_optimizer", "weight_penalty", "XLA_MIN_STEPS"]
 
 ENCODER_MIN_SCALE = 1e-4
 STEPS_PER_EXECUTION = 20  # training steps per call into the compiled graph (fewer Python round trips)
 #: ``jit_compile="auto"`` turns XLA on for a ``fit`` that brings the model's training to at least this many
 #: steps: below, compiling costs more than it saves (``benchmarks/train_speed.py``'s ``xla_break_even`` case).
 XLA_MIN_STEPS = 2000
+
+
+def default_optimizer() -> keras.optimizers.Optimizer:
+    r"""A new instance of :meth:`VAE.compile`'s default optimizer: :class:`vaelib.AveragedAdam`, Adam with step
+    size :math:`3 \cdot 10^{-3}` and a moving average of the weights (momentum 0.99), which ``fit`` leaves in
+    the model when it returns."""
+    return AveragedAdam()
+
+
 FACTORIES = {  # a factory's networks: its encoder and its decoder
     "mlp": (networks.mlp_encoder, networks.mlp_decoder),
     "conv": (networks.conv_encoder, networks.conv_decoder),
@@ -687,14 +697,17 @@ class VAE(EncoderDecoder):
 
     def compile(
         self,
-        optimizer: str | keras.optimizers.Optimizer = "adam",
+        optimizer: str | keras.optimizers.Optimizer | None = None,
         objective: str | objectives.Objective = "elbo",
         **kwargs: Any,
     ) -> None:
         r"""Configure training on an objective (no ``loss`` argument is needed).
 
         Args:
-            optimizer: any Keras optimizer.
+            optimizer: any Keras optimizer. ``None`` (the default): a new :class:`vaelib.AveragedAdam`, Adam
+                with step size :math:`3 \cdot 10^{-3}` and a moving average of the weights, which ``fit``
+                leaves in the model when it returns; it reaches a good bound in about half the epochs of
+                ``"adam"``, Keras's Adam at :math:`10^{-3}`.
             objective: what training maximises, an object of :mod:`vaelib.objectives`: ``"elbo"`` (the
                 default, :class:`~vaelib.ELBO` with :math:`L = 1` and the closed-form KL),
                 ``vaelib.ELBO(num_samples, kl, beta)``, ``vaelib.IWAE(num_samples)``, or another algorithm's
@@ -711,7 +724,7 @@ class VAE(EncoderDecoder):
                 exactly the noise the uninterrupted run drew (:func:`vaelib.train` sets it).
         """
         self.objective = objectives.get(objective)
-        super().compile(optimizer=optimizer, **kwargs)
+        super().compile(optimizer=default_optimizer() if optimizer is None else optimizer, **kwargs)
 
     def get_compile_config(self) -> dict[str, Any] | None:
         config = super().get_compile_config()
