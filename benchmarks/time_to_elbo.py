@@ -302,6 +302,8 @@ def markdown_table(record: dict) -> str:
             else ", ".join(f"{p / r['seconds']:.2f}" if p and r["seconds"] else "–" for p, r in zip(plain, runs))
         )
         rows.append(f"| {name} | {epochs} | {seconds} | {ratio} |")
+    medians = ", ".join(f"{name} {np.median(values):.2f}" for name, values in ratios(record["results"]).items())
+    rows += ["", f"Median over the seeds of the ratio plain/recipe: {medians}."]
     return "\n".join(rows)
 
 

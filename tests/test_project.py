@@ -131,13 +131,20 @@ def test_chapters_follow_the_book_structure():
             assert heading in text, f"{path.name} lacks {heading!r}"
 
 
-def _train_speed():
+def _benchmark(name):
+    """The script ``benchmarks/<name>.py`` as a module (kept under its name: time_to_elbo imports train_speed)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("train_speed", ROOT / "benchmarks" / "train_speed.py")
-    train_speed = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_speed)
-    return train_speed
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def _train_speed():
+    return _benchmark("train_speed")
 
 
 def test_benchmark_tables_are_the_committed_benchmark_results():
@@ -161,6 +168,19 @@ def test_benchmark_tables_are_the_committed_benchmark_results():
             for r in record["results"]
         )
         assert len(table.splitlines()) == 4 + expected
+
+
+def test_time_to_a_good_model_tables_are_the_committed_records():
+    """benchmarks/README.md shows every kept record of time_to_elbo.py (one per CPU kind) as its table."""
+    _benchmark("train_speed")
+    time_to_elbo = _benchmark("time_to_elbo")
+    records = sorted((ROOT / "benchmarks" / "results" / "time_to_elbo").glob("*.json"))
+    assert records, "no record of benchmarks/time_to_elbo.py is kept"
+    readme = (ROOT / "benchmarks" / "README.md").read_text()
+    for path in records:
+        record = json.loads(path.read_text())
+        assert record["hardware"]["kind"] == path.stem and record["target"] == -105.0
+        assert time_to_elbo.markdown_table(record) in readme, f"benchmarks/README.md lacks the table of {path}"
 
 
 def test_cpu_kind_is_read_from_the_vector_extensions():
