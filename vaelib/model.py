@@ -706,7 +706,7 @@ class VAE(EncoderDecoder):
         Args:
             optimizer: any Keras optimizer. ``None`` (the default): a new :class:`vaelib.AveragedAdam`, Adam
                 with step size :math:`3 \cdot 10^{-3}` and a moving average of the weights, which ``fit``
-                leaves in the model when it returns; it reaches a good bound in about half the epochs of
+                leaves in the model when it returns; it reaches a good bound in less than half the epochs of
                 ``"adam"``, Keras's Adam at :math:`10^{-3}`.
             objective: what training maximises, an object of :mod:`vaelib.objectives`: ``"elbo"`` (the
                 default, :class:`~vaelib.ELBO` with :math:`L = 1` and the closed-form KL),

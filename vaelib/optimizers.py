@@ -2,7 +2,7 @@ r"""The optimizer that :meth:`vaelib.VAE.compile` uses when it is given none: Ad
 
 A larger step size reaches a good bound in fewer epochs, but its steps leave more noise in the weights.
 Averaging the weights of the last steps removes most of that noise: on the 784-500-20 MNIST model, Adam
-at :math:`3 \cdot 10^{-3}` with the average reaches a test bound of :math:`-105` nats in about half the
+at :math:`3 \cdot 10^{-3}` with the average reaches a test bound of :math:`-105` nats in less than half the
 epochs that Keras's Adam at :math:`10^{-3}` needs (``benchmarks/time_to_elbo.py``).
 """
 
