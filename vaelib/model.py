@@ -52,7 +52,7 @@ XLA_MIN_STEPS = 2000
 
 
 def default_optimizer() -> keras.optimizers.Optimizer:
-    r"""A new instance of :meth:`VAE.compile`'s default optimizer: :class:`vaelib.AveragedAdam`, Adam with step
+    r"""A new instance of :meth:`vaelib.VAE.compile`'s default optimizer: :class:`vaelib.AveragedAdam`, Adam with step
     size :math:`3 \cdot 10^{-3}` and a moving average of the weights (momentum 0.99), which ``fit`` leaves in
     the model when it returns."""
     return AveragedAdam()
