@@ -147,6 +147,18 @@ def test_cli_errors_are_clear_and_a_folder_that_is_not_a_run_is_left_alone(tmp_p
     assert sorted(p.name for p in thesis.iterdir()) == ["notes.txt"]
 
 
+def test_cli_trains_with_the_averaged_adam_of_compile(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert (
+        main(["train", str(run), "--epochs", "1", "--optimizer", "averaged_adam", "--learning-rate", "3e-3", *TRAIN])
+        == 0
+    )
+    assert "trained to epoch 1" in capsys.readouterr().out
+    optimizer = json.loads((run / "config.json").read_text())["model"]["optimizer"]
+    assert optimizer["class_name"] == "AveragedAdam" and optimizer["config"]["learning_rate"] == pytest.approx(3e-3)
+    assert type(keras.models.load_model(run / "model.keras").optimizer) is vaelib.AveragedAdam
+
+
 @pytest.mark.slow
 def test_cli_options_that_fail_leave_the_run_folder_as_it_was(tmp_path):
     run = tmp_path / "run"

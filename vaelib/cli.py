@@ -106,7 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--activation", default="tanh", help="hidden activation of the MLP")
     train.add_argument("--epochs", type=_positive_int, default=10, help="total epochs (resumed epochs count)")
     train.add_argument("--batch-size", type=_positive_int, default=100, help="minibatch size M")
-    train.add_argument("--optimizer", choices=("adam", "adagrad", "sgd"), default="adam", help="optimizer")
+    train.add_argument(
+        "--optimizer",
+        choices=("adam", "averaged_adam", "adagrad", "sgd"),
+        default="adam",
+        help="optimizer; averaged_adam: Adam keeping a moving average of the weights, which the run ends on "
+        "(vaelib.AveragedAdam; VAE.compile()'s default, with --learning-rate 3e-3)",
+    )
     train.add_argument("--learning-rate", type=_positive_float, default=1e-3, help="step size")
     train.add_argument(
         "--objective", choices=("elbo", "iwae"), default="elbo", help="the bound trained on (iwae: k = --num-samples)"
@@ -162,7 +168,14 @@ def _config_of(args: argparse.Namespace) -> dict[str, Any]:
 def _optimizer(name: str, learning_rate: float) -> Any:
     import keras
 
-    classes = {"adam": keras.optimizers.Adam, "adagrad": keras.optimizers.Adagrad, "sgd": keras.optimizers.SGD}
+    from vaelib.optimizers import AveragedAdam
+
+    classes = {
+        "adam": keras.optimizers.Adam,
+        "averaged_adam": AveragedAdam,
+        "adagrad": keras.optimizers.Adagrad,
+        "sgd": keras.optimizers.SGD,
+    }
     return classes[name](learning_rate=learning_rate)
 
 
