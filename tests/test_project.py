@@ -143,13 +143,9 @@ def _benchmark(name):
     return sys.modules[name]
 
 
-def _train_speed():
-    return _benchmark("train_speed")
-
-
 def test_benchmark_tables_are_the_committed_benchmark_results():
     """benchmarks/README.md has one table per CPU kind, each made from benchmarks/results/<kind>.json."""
-    train_speed = _train_speed()
+    train_speed = _benchmark("train_speed")
     records = sorted((ROOT / "benchmarks" / "results").glob("*.json"))
     assert {path.stem for path in records} >= {"avx2", "avx512"}, "the tables show both kinds of CPU"
     readme = (ROOT / "benchmarks" / "README.md").read_text()
@@ -193,7 +189,7 @@ def test_cpu_kind_is_read_from_the_vector_extensions():
 
 def test_benchmark_rejects_an_unknown_case(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        _train_speed().main(["--cases", "mlp,cnov"])
+        _benchmark("train_speed").main(["--cases", "mlp,cnov"])
     assert exit_info.value.code == 2
     assert "unknown case(s) cnov" in capsys.readouterr().err
 

@@ -42,22 +42,13 @@ from vaelib.optimizers import AveragedAdam
 
 tfd = tfp.distributions
 
-__all__ = ["VAE", "EncoderDecoder", "default_optimizer", "weight_penalty", "XLA_MIN_STEPS"]
+__all__ = ["VAE", "EncoderDecoder", "weight_penalty", "XLA_MIN_STEPS"]
 
 ENCODER_MIN_SCALE = 1e-4
 STEPS_PER_EXECUTION = 20  # training steps per call into the compiled graph (fewer Python round trips)
 #: ``jit_compile="auto"`` turns XLA on for a ``fit`` that brings the model's training to at least this many
 #: steps: below, compiling costs more than it saves (``benchmarks/train_speed.py``'s ``xla_break_even`` case).
 XLA_MIN_STEPS = 2000
-
-
-def default_optimizer() -> keras.optimizers.Optimizer:
-    r"""A new instance of :meth:`vaelib.VAE.compile`'s default optimizer: :class:`vaelib.AveragedAdam`, Adam with step
-    size :math:`3 \cdot 10^{-3}` and a moving average of the weights (momentum 0.99), which ``fit`` leaves in
-    the model when it returns."""
-    return AveragedAdam()
-
-
 FACTORIES = {  # a factory's networks: its encoder and its decoder
     "mlp": (networks.mlp_encoder, networks.mlp_decoder),
     "conv": (networks.conv_encoder, networks.conv_decoder),
@@ -724,7 +715,7 @@ class VAE(EncoderDecoder):
                 exactly the noise the uninterrupted run drew (:func:`vaelib.train` sets it).
         """
         self.objective = objectives.get(objective)
-        super().compile(optimizer=default_optimizer() if optimizer is None else optimizer, **kwargs)
+        super().compile(optimizer=AveragedAdam() if optimizer is None else optimizer, **kwargs)
 
     def get_compile_config(self) -> dict[str, Any] | None:
         config = super().get_compile_config()
